@@ -1,0 +1,3 @@
+"""decoflow: compile Metaflow custom step decorators inline into plain flows."""
+
+__version__ = "0.1.0"
