@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine with only Python: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Metaflow 2.15.21 predates custom decorators: compiled flows must run on it too.
+VENV_OLD := .venv-mf215
+OLD_METAFLOW := 2.15.21
+DEMO_DIR := build/demo
+
+.PHONY: demo test fuzz bench lint clean venv venv-old
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV_OLD)/.installed:
+	$(PYTHON) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_OLD)/bin/python -m pip install --quiet 'metaflow==$(OLD_METAFLOW)'
+	touch $@
+
+venv: $(VENV)/.installed
+venv-old: $(VENV_OLD)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) scripts/demo.py $(DEMO_DIR)
+
+test: $(VENV)/.installed $(VENV_OLD)/.installed
+	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python $(PY) -m pytest -n 2 -q
+
+fuzz: $(VENV)/.installed
+	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 -q tests -k fuzz
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check transformer runtime tests cli.py __init__.py __main__.py
+
+clean:
+	rm -rf build $(VENV) $(VENV_OLD) *.egg-info .pytest_cache .hypothesis
