@@ -1,0 +1,574 @@
+"""Pass 2: analyse a decorator generator.
+
+What it takes (parameters), where it yields and what each yield says (run the step, skip
+it, skip with `self.next` arguments, replace it, or decided at run time), which paths may
+finish without yielding or yield twice, which `try` statements guard a yield, and which
+names are its own (to be renamed) or its module's (to be carried).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import (
+    BuiltinScope,
+    GlobalScope,
+    MetadataWrapper,
+    ScopeProvider,
+)
+
+from .diagnostics import CompileError, Diagnostic, Location
+from .discover import DecoratorDef
+from .locate import Locator
+from .namespace import Definition, MetaflowName, Resolver
+
+
+class YieldKind(enum.Enum):
+    RUN = "runs the step"
+    SKIP = "skips the step"
+    SKIP_NEXT = "skips the step and transitions with its own arguments"
+    REPLACE = "replaces the step"
+    DYNAMIC = "decided at run time"
+
+
+@dataclass(frozen=True)
+class YieldSite:
+    """A statement that yields: `yield`, `yield X`, `name = yield X`."""
+
+    index: int
+    stmt: cst.SimpleStatementLine = field(repr=False)
+    kind: YieldKind
+    value: cst.BaseExpression | None = field(repr=False)
+    target: cst.BaseExpression | None = field(repr=False)
+    maybe_second: bool  # another yield may have been reached before this one
+    line_offset: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    definition: DecoratorDef = field(repr=False)
+    func: cst.FunctionDef = field(repr=False)  # normalised copy the ids below refer to
+    params: tuple[str, ...]
+    sites: tuple[YieldSite, ...]
+    may_not_yield: bool
+    guarded_trys: frozenset[int]  # ids of Try nodes whose except/finally a yield's exception reaches
+    handler_trys: frozenset[int]  # of those, the ones whose *handlers* see it (yield in the body)
+    has_return: bool
+    has_pre_code: bool
+    local_names: frozenset[str]
+    local_refs: dict[int, str] = field(repr=False)  # id(Name) -> local name
+    local_aliases: dict[int, str] = field(repr=False)  # id(ImportAlias) -> local name
+    global_refs: dict[int, str] = field(repr=False)  # id(Name) -> module-level name it reads
+    global_names: frozenset[str]  # module-level names used (not builtins)
+    declared_globals: frozenset[str]
+    bound_anywhere: frozenset[str]
+    reassigned: frozenset[str]  # locals bound more than once (params rebinding matters)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def param(self, index: int) -> str | None:
+        return self.params[index] if index < len(self.params) else None
+
+    @property
+    def yields_to_body(self) -> list[YieldSite]:
+        return [s for s in self.sites if s.kind in (YieldKind.RUN, YieldKind.DYNAMIC)]
+
+
+# --- normalisation -------------------------------------------------------------------
+
+
+class _SplitYieldLines(cst.CSTTransformer):
+    """Puts a yield that shares a line with other statements (`a = 1; yield`) on its own line."""
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        if len(updated.body) < 2 or not any(_small_yield(s) is not None for s in updated.body):
+            return updated
+        lines = [
+            cst.SimpleStatementLine(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
+            for s in updated.body
+        ]
+        lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
+        return cst.FlattenSentinel(lines)
+
+
+def _small_yield(small: cst.BaseSmallStatement) -> cst.Yield | None:
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
+        return small.value
+    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Yield):
+        return small.value
+    if isinstance(small, cst.AnnAssign) and isinstance(small.value, cst.Yield):
+        return small.value
+    return None
+
+
+# --- finding yields --------------------------------------------------------------------
+
+
+class _YieldFinder(cst.CSTVisitor):
+    """Finds yield expressions of the function itself (not of nested functions or lambdas)."""
+
+    def __init__(self) -> None:
+        self.statement_yields: list[tuple[cst.SimpleStatementLine, cst.Yield]] = []
+        self.other_yields: list[cst.Yield] = []
+        self.in_loop: list[cst.Yield] = []
+        self.returns: list[cst.Return] = []
+        self.awaits: list[cst.CSTNode] = []
+        self._loops = 0
+        self._depth = 0
+        self._stmt_yield: set[int] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self._depth += 1
+        return self._depth == 1
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._depth -= 1
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_For(self, node: cst.For) -> None:
+        self._loops += 1
+        if node.asynchronous:
+            self.awaits.append(node)
+
+    def leave_For(self, node: cst.For) -> None:
+        self._loops -= 1
+
+    def visit_While(self, node: cst.While) -> None:
+        self._loops += 1
+
+    def leave_While(self, node: cst.While) -> None:
+        self._loops -= 1
+
+    def visit_With(self, node: cst.With) -> None:
+        if node.asynchronous:
+            self.awaits.append(node)
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.awaits.append(node)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if len(node.body) == 1:
+            found = _small_yield(node.body[0])
+            if found is not None and not (
+                isinstance(node.body[0], cst.Assign) and len(node.body[0].targets) != 1
+            ):
+                self._stmt_yield.add(id(found))
+                self.statement_yields.append((node, found))
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.returns.append(node)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if self._loops:
+            self.in_loop.append(node)
+        elif id(node) not in self._stmt_yield:
+            self.other_yields.append(node)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        if node.asynchronous:
+            self.awaits.append(node)
+
+
+# --- control flow: how many yields may have been reached ---------------------------------
+
+States = frozenset  # of yield counts: 0, 1, 2 (2 = two or more)
+
+
+@dataclass
+class _Flow:
+    normal: set[int]
+    returned: set[int]
+    raised: set[int]
+
+
+class _FlowAnalysis:
+    """A tiny abstract interpreter over statements, tracking how many yields were reached."""
+
+    def __init__(self, site_ids: dict[int, int]) -> None:
+        self.site_ids = site_ids  # id(stmt) -> site index
+        self.at_site: dict[int, set[int]] = {}
+
+    def block(self, stmts: list[cst.BaseStatement] | tuple, states: set[int]) -> _Flow:
+        flow = _Flow(set(states), set(), set(states))
+        for stmt in stmts:
+            if not flow.normal:
+                break
+            step = self.stmt(stmt, flow.normal)
+            flow.normal = step.normal
+            flow.returned |= step.returned
+            flow.raised |= step.raised
+        return flow
+
+    def body_of(self, node: cst.CSTNode) -> tuple:
+        body = getattr(node, "body", None)
+        if isinstance(body, cst.IndentedBlock):
+            return tuple(body.body)
+        if isinstance(body, cst.SimpleStatementSuite):
+            return (cst.SimpleStatementLine(body=body.body),)
+        return ()
+
+    def stmt(self, stmt: cst.CSTNode, states: set[int]) -> _Flow:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            if id(stmt) in self.site_ids:
+                self.at_site.setdefault(self.site_ids[id(stmt)], set()).update(states)
+                after = {min(s + 1, 2) for s in states}
+                return _Flow(after, set(), set(states) | after)
+            for small in stmt.body:
+                if isinstance(small, cst.Return):
+                    return _Flow(set(), set(states), set(states))
+                if isinstance(small, cst.Raise):
+                    return _Flow(set(), set(), set(states))
+                if isinstance(small, (cst.Break, cst.Continue)):
+                    return _Flow(set(), set(), set(states))
+            return _Flow(set(states), set(), set(states))
+        if isinstance(stmt, cst.If):
+            then = self.block(self.body_of(stmt), states)
+            other = (
+                self.stmt(stmt.orelse, states)
+                if isinstance(stmt.orelse, cst.If)
+                else self.block(self.body_of(stmt.orelse), states)
+                if stmt.orelse is not None
+                else _Flow(set(states), set(), set(states))
+            )
+            return _Flow(then.normal | other.normal, then.returned | other.returned, then.raised | other.raised)
+        if isinstance(stmt, (cst.For, cst.While)):
+            body = self.block(self.body_of(stmt), states)
+            orelse = self.block(self.body_of(stmt.orelse), states) if stmt.orelse else _Flow(set(), set(), set())
+            return _Flow(
+                set(states) | body.normal | orelse.normal,
+                body.returned | orelse.returned,
+                body.raised | orelse.raised | set(states),
+            )
+        if isinstance(stmt, cst.Try):
+            body = self.block(self.body_of(stmt), states)
+            normal: set[int] = set()
+            returned = set(body.returned)
+            raised = set(body.raised)
+            for handler in stmt.handlers:
+                h = self.block(self.body_of(handler), body.raised)
+                normal |= h.normal
+                returned |= h.returned
+                raised |= h.raised
+            if stmt.orelse is not None:
+                e = self.block(self.body_of(stmt.orelse), body.normal)
+                normal |= e.normal
+                returned |= e.returned
+                raised |= e.raised
+            else:
+                normal |= body.normal
+            if stmt.finalbody is not None:
+                f = self.block(self.body_of(stmt.finalbody), normal | returned | raised)
+                if not f.normal:
+                    return _Flow(set(), f.returned, f.raised | raised)
+                raised |= f.raised
+            return _Flow(normal, returned, raised)
+        if isinstance(stmt, cst.With):
+            body = self.block(self.body_of(stmt), states)
+            return _Flow(body.normal, body.returned, body.raised)
+        if isinstance(stmt, cst.Match):
+            normal, returned, raised = set(states), set(), set(states)
+            for case in stmt.cases:
+                c = self.block(self.body_of(case), states)
+                normal |= c.normal
+                returned |= c.returned
+                raised |= c.raised
+            return _Flow(normal, returned, raised)
+        return _Flow(set(states), set(), set(states))
+
+
+# --- which try statements see a yield's exceptions --------------------------------------
+
+
+def _contains(node: cst.CSTNode | None, ids: set[int]) -> bool:
+    if node is None:
+        return False
+    found = False
+
+    class _V(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            nonlocal found
+            if found:
+                return False
+            if id(n) in ids:
+                found = True
+                return False
+            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    node.visit(_V())
+    return found
+
+
+class _TryFinder(cst.CSTVisitor):
+    def __init__(self, site_ids: set[int]) -> None:
+        self.site_ids = site_ids
+        self.guarded: set[int] = set()
+        self.handlers: set[int] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Try(self, node: cst.Try) -> None:
+        in_body = _contains(node.body, self.site_ids)
+        anywhere = in_body or any(_contains(h, self.site_ids) for h in node.handlers) or _contains(
+            node.orelse, self.site_ids
+        )
+        if in_body and node.handlers:
+            self.handlers.add(id(node))
+            self.guarded.add(id(node))
+        if anywhere and node.finalbody is not None:
+            self.guarded.add(id(node))
+
+
+# --- the analysis ------------------------------------------------------------------------
+
+
+class GeneratorAnalyzer:
+    """Analyses each decorator definition once; raises CompileError with located diagnostics."""
+
+    def __init__(self, resolver: Resolver, locator: Locator) -> None:
+        self.resolver = resolver
+        self.locator = locator
+        self._cache: dict[tuple[str, str], GeneratorInfo] = {}
+
+    def analyze(self, definition: DecoratorDef) -> GeneratorInfo:
+        if definition.key not in self._cache:
+            self._cache[definition.key] = self._analyze(definition)
+        return self._cache[definition.key]
+
+    def _where(self, definition: DecoratorDef, node: cst.CSTNode | None) -> Location:
+        return self.locator.locate(definition.namespace.source, node)
+
+    def _analyze(self, definition: DecoratorDef) -> GeneratorInfo:
+        original = definition.func
+        diags: list[Diagnostic] = []
+        def_where = self._where(definition, original)
+        label = f"@{definition.name}"
+        if original.asynchronous is not None:
+            raise CompileError([Diagnostic("DF305", f"{label} is an async generator; Metaflow runs only plain generators", def_where)])
+        params = original.params
+        if params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or params.star_kwarg or params.kwonly_params:
+            diags.append(Diagnostic("DF306", f"{label} must take 3 or 4 positional parameters (step_name, flow, inputs[, attributes])", def_where))
+        names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
+        if len(names) not in (3, 4):
+            diags.append(
+                Diagnostic(
+                    "DF306",
+                    f"{label} takes {len(names)} parameter(s); a custom step decorator takes 3 or 4 "
+                    "(step_name, flow, inputs[, attributes])",
+                    def_where,
+                )
+            )
+        if diags:
+            raise CompileError(diags)
+
+        func = original.visit(_SplitYieldLines())
+        assert isinstance(func, cst.FunctionDef)
+        finder = _YieldFinder()
+        func.visit(finder)
+        # Locations of problems are reported on the original tree: map by position in text.
+        for node in finder.awaits:
+            raise CompileError([Diagnostic("DF305", f"{label} uses async code; Metaflow runs only plain generators", def_where)])
+        for y in finder.in_loop:
+            diags.append(Diagnostic("DF304", f"{label} yields inside a loop; a decorator must yield exactly once", self._node_where(definition, original, func, y)))
+        for y in finder.other_yields:
+            if isinstance(y.value, cst.From):
+                diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
+            else:
+                diags.append(Diagnostic("DF302", f"{label} yields inside an expression; write the yield as its own statement (`yield`, `yield X` or `name = yield X`)", self._node_where(definition, original, func, y)))
+        for stmt, y in finder.statement_yields:
+            if isinstance(y.value, cst.From):
+                diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
+        for ret in finder.returns:
+            if ret.value is not None and not (isinstance(ret.value, cst.Name) and ret.value.value == "None"):
+                diags.append(Diagnostic("DF307", f"{label} returns a value; Metaflow accepts only a bare `return` from a decorator", self._node_where(definition, original, func, ret)))
+        if not finder.statement_yields and not finder.other_yields and not finder.in_loop and not diags:
+            diags.append(Diagnostic("DF301", f"{label} never yields: a custom step decorator must be a generator that yields once", def_where))
+        if diags:
+            raise CompileError(diags)
+
+        site_stmts = [stmt for stmt, _ in finder.statement_yields]
+        site_index = {id(stmt): i for i, stmt in enumerate(site_stmts)}
+        flow = _FlowAnalysis(site_index)
+        result = flow.block(tuple(func.body.body) if isinstance(func.body, cst.IndentedBlock) else (), {0})
+        ends = result.normal | result.returned
+        reached_any = any(flow.at_site.values())
+        if not reached_any:
+            raise CompileError([Diagnostic("DF301", f"{label} can never reach its yield", def_where)])
+        for i, stmt in enumerate(site_stmts):
+            states = flow.at_site.get(i, set())
+            if states and 0 not in states:
+                raise CompileError(
+                    [Diagnostic("DF308", f"{label} yields twice on one path; a decorator must yield exactly once", self._node_where(definition, original, func, finder.statement_yields[i][1]))]
+                )
+
+        wrapper = MetadataWrapper(cst.Module(body=[func]), unsafe_skip_copy=True)
+        scopes = wrapper.resolve(ScopeProvider)
+        fscope = scopes[func.body.body[0]] if isinstance(func.body, cst.IndentedBlock) else scopes[func.body]
+        local_refs: dict[int, str] = {}
+        local_aliases: dict[int, str] = {}
+        counts: dict[str, int] = {}
+        for assignment in fscope.assignments:
+            if not hasattr(assignment, "node"):
+                continue
+            name = assignment.name
+            counts[name] = counts.get(name, 0) + 1
+            node = assignment.node
+            if isinstance(node, cst.Name):
+                local_refs[id(node)] = name
+            elif isinstance(node, cst.Param):
+                local_refs[id(node.name)] = name
+            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                local_refs[id(node.name)] = name
+            elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    if _alias_bound(alias) == name:
+                        local_aliases[id(alias)] = name
+            for access in assignment.references:
+                if isinstance(access.node, cst.Name):
+                    local_refs[id(access.node)] = name
+        local_names = frozenset(a.name for a in fscope.assignments)
+        ns = definition.namespace
+        global_refs: dict[int, str] = {}
+        bound_anywhere: set[str] = set()
+        all_scopes = {id(s): s for s in scopes.values() if s is not None}
+        for scope in all_scopes.values():
+            if isinstance(scope, (GlobalScope, BuiltinScope)):
+                continue
+            bound_anywhere.update(a.name for a in scope.assignments)
+            for access in scope.accesses:
+                if not isinstance(access.node, cst.Name):
+                    continue
+                referents = access.referents
+                if all(isinstance(r.scope, (GlobalScope, BuiltinScope)) for r in referents):
+                    name = access.node.value
+                    if name in ns.bindings or not referents or any(isinstance(r.scope, GlobalScope) for r in referents):
+                        global_refs[id(access.node)] = name
+        declared = frozenset(
+            n.name.value
+            for stmt in _walk(func.body)
+            if isinstance(stmt, cst.Global)
+            for n in stmt.names
+        )
+        # global statements make names module-level even when assigned
+        for name_id, name in list(local_refs.items()):
+            if name in declared:
+                del local_refs[name_id]
+                global_refs[name_id] = name
+        global_names = frozenset(n for n in global_refs.values() if n in ns.bindings or n in declared)
+
+        sites = []
+        for i, (stmt, y) in enumerate(finder.statement_yields):
+            small = stmt.body[0]
+            target = None
+            if isinstance(small, cst.Assign):
+                target = small.targets[0].target
+            elif isinstance(small, cst.AnnAssign):
+                target = small.target
+            kind = self._kind(y.value, local_names, ns, fscope)
+            states = flow.at_site.get(i, set())
+            sites.append(YieldSite(i, stmt, kind, y.value, target, maybe_second=any(s >= 1 for s in states)))
+
+        tries = _TryFinder({id(s) for s in site_stmts})
+        func.visit(tries)
+        body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
+        has_pre = not (body and id(body[0]) in site_index)
+        return GeneratorInfo(
+            definition=definition,
+            func=func,
+            params=names,
+            sites=tuple(sites),
+            may_not_yield=0 in ends,
+            guarded_trys=frozenset(tries.guarded),
+            handler_trys=frozenset(tries.handlers),
+            has_return=bool(finder.returns),
+            has_pre_code=has_pre,
+            local_names=local_names,
+            local_refs=local_refs,
+            local_aliases=local_aliases,
+            global_refs=global_refs,
+            global_names=global_names,
+            declared_globals=declared,
+            bound_anywhere=frozenset(bound_anywhere),
+            reassigned=frozenset(n for n, c in counts.items() if c > 1),
+        )
+
+    def _node_where(self, definition: DecoratorDef, original: cst.FunctionDef, func: cst.FunctionDef, node: cst.CSTNode) -> Location:
+        """Locate a node of the normalised copy via the same node in the original, if unchanged."""
+        if func is original:
+            return self._where(definition, node)
+        code = cst.Module(body=[]).code_for_node(node)
+        source = definition.namespace.source
+        start = self._where(definition, original)
+        offset = source.text.find(code, _line_start(source.text, start.line))
+        if offset < 0:
+            return start
+        line = source.text.count("\n", 0, offset) + 1
+        col = offset - _line_start(source.text, line) + 1
+        return Location(source.display, line, col)
+
+    def _kind(self, value: cst.BaseExpression | None, local_names: frozenset[str], ns, fscope) -> YieldKind:
+        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
+            return YieldKind.RUN
+        if isinstance(value, cst.Dict):
+            if not value.elements:
+                return YieldKind.SKIP
+            if all(
+                isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString)
+                for el in value.elements
+            ):
+                return YieldKind.SKIP_NEXT
+            return YieldKind.DYNAMIC
+        if isinstance(value, cst.Lambda):
+            return YieldKind.REPLACE
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            if isinstance(value, cst.Name) and value.value in local_names:
+                assigned = [a for a in fscope.assignments if a.name == value.value]
+                if len(assigned) == 1 and isinstance(getattr(assigned[0], "node", None), cst.FunctionDef):
+                    return YieldKind.REPLACE
+                return YieldKind.DYNAMIC
+            target = self.resolver.expression(ns, value)
+            if target == MetaflowName("USER_SKIP_STEP"):
+                return YieldKind.SKIP
+            if isinstance(value, cst.Name):
+                binding = ns.bindings.get(value.value)
+                if isinstance(binding, Definition) and isinstance(binding.stmt, cst.FunctionDef):
+                    return YieldKind.REPLACE
+        return YieldKind.DYNAMIC
+
+
+def _alias_bound(alias: cst.ImportAlias) -> str:
+    from .namespace import alias_name
+
+    if alias.asname is not None:
+        return alias_name(alias)
+    full = alias_name(alias)
+    return full.split(".")[0]
+
+
+def _line_start(text: str, line: int) -> int:
+    pos = 0
+    for _ in range(line - 1):
+        nxt = text.find("\n", pos)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + 1
+    return pos
+
+
+def _walk(node: cst.CSTNode):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.children)

@@ -1,0 +1,248 @@
+"""Pass 4: carry the module-level helpers a decorator needs into the output.
+
+Starting from the module-level names a decorator's code reads, this pass follows each one to
+its definition (a function, class, constant, or import), then what that definition reads in
+turn, and emits only those, in dependency order. Definitions from the user's own modules
+(next to the flow, on the search path, or in the decorator's own package) are copied;
+imports of other modules (the standard library, Metaflow, third parties) are re-emitted as
+imports. Names that would collide with anything in the flow module are renamed
+(`<module>_<name>`), everywhere they are used. Metaflow 2.16+-only names are never emitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
+
+from .namespace import (
+    METAFLOW,
+    Definition,
+    Defined,
+    ImportFrom,
+    ImportModule,
+    Namespace,
+    Resolver,
+    alias_name,
+    dotted_name,
+)
+from .names import NameAllocator
+
+# Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
+METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})
+SKIP_LITERAL = "{}"  # USER_SKIP_STEP's value
+
+
+@dataclass(frozen=True)
+class ModuleScopes:
+    """Module-level facts of one helper module: what each top-level statement reads and binds."""
+
+    reads: tuple[frozenset[str], ...]  # per top-level statement: module-level names it reads
+    refs: dict[int, str] = field(repr=False)  # id(Name) -> module-level name (reads and bindings)
+
+
+def module_scopes(module: cst.Module) -> ModuleScopes:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    scopes = wrapper.resolve(ScopeProvider)
+    owner: dict[int, int] = {}
+    for index, stmt in enumerate(module.body):
+        stack: list[cst.CSTNode] = [stmt]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Name):
+                owner[id(node)] = index
+            stack.extend(node.children)
+    reads: list[set[str]] = [set() for _ in module.body]
+    refs: dict[int, str] = {}
+    global_scope = None
+    for scope in {id(s): s for s in scopes.values() if s is not None}.values():
+        if isinstance(scope, GlobalScope):
+            global_scope = scope
+        for access in scope.accesses:
+            node = access.node
+            if not isinstance(node, cst.Name):
+                continue
+            if any(isinstance(r.scope, GlobalScope) for r in access.referents) or not access.referents:
+                refs[id(node)] = node.value
+                if id(node) in owner:
+                    reads[owner[id(node)]].add(node.value)
+    if global_scope is not None:
+        for assignment in global_scope.assignments:
+            node = getattr(assignment, "node", None)
+            if isinstance(node, cst.Name):
+                refs[id(node)] = assignment.name
+            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                refs[id(node.name)] = assignment.name
+    return ModuleScopes(tuple(frozenset(r) for r in reads), refs)
+
+
+class _Rename(cst.CSTTransformer):
+    """Renames module-level names by node identity; adds `as` to renamed import aliases."""
+
+    def __init__(self, refs: dict[int, str], names: dict[str, str]) -> None:
+        self.refs = refs
+        self.names = names
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        name = self.refs.get(id(original))
+        if name is not None and self.names.get(name, name) != name:
+            new = self.names[name]
+            return cst.parse_expression(new) if new == SKIP_LITERAL else updated.with_changes(value=new)
+        return updated
+
+    def leave_ImportAlias(self, original: cst.ImportAlias, updated: cst.ImportAlias) -> cst.ImportAlias:
+        bound = alias_name(original)
+        if original.asname is None and "." not in bound and self.names.get(bound, bound) != bound:
+            return updated.with_changes(asname=cst.AsName(cst.Name(self.names[bound])))
+        if original.asname is not None and self.names.get(bound, bound) != bound:
+            return updated.with_changes(asname=cst.AsName(cst.Name(self.names[bound])))
+        return updated
+
+    def leave_NameItem(self, original: cst.NameItem, updated: cst.NameItem) -> cst.NameItem:
+        new = self.names.get(original.name.value)
+        return updated.with_changes(name=cst.Name(new)) if new and new != SKIP_LITERAL else updated
+
+
+@dataclass
+class _Carried:
+    namespace: Namespace
+    stmt: cst.CSTNode
+    index: int
+
+
+class Carrier:
+    """Decides output names for module-level names and collects what must be emitted."""
+
+    def __init__(self, resolver: Resolver, flow_ns: Namespace, reserved: set[str]) -> None:
+        self.resolver = resolver
+        self.flow_ns = flow_ns
+        self.alloc = NameAllocator(reserved)
+        self._names: dict[tuple[str, str], str] = {}  # (module path, name) -> output name
+        self._imports: dict[tuple, tuple[str, cst.SimpleStatementLine]] = {}
+        self._import_order: list[tuple] = []
+        self._defs: dict[tuple[str, int], _Carried] = {}
+        self._def_order: list[tuple[str, int]] = []
+        self._scopes: dict[str, ModuleScopes] = {}
+
+    # -- public ---------------------------------------------------------------------------
+
+    def output_name(self, ns: Namespace, name: str) -> str:
+        """The name the output uses for module-level `name` of module `ns` (carrying it)."""
+        if ns is self.flow_ns:
+            binding = ns.bindings.get(name)
+            if isinstance(binding, ImportFrom) and binding.module == METAFLOW and binding.name == "USER_SKIP_STEP":
+                return SKIP_LITERAL
+            return name
+        key = (str(ns.source.path), name)
+        if key not in self._names:
+            self._names[key] = self._carry(ns, name)
+        return self._names[key]
+
+    def import_lines(self) -> list[cst.SimpleStatementLine]:
+        return [self._imports[k][1] for k in self._import_order]
+
+    def definitions(self) -> list[tuple[str, cst.BaseStatement]]:
+        """Carried definitions in emission order, each with the module it comes from."""
+        out = []
+        for key in self._def_order:
+            item = self._defs[key]
+            scopes = self._module_scopes(item.namespace)
+            names = {n: self.output_name(item.namespace, n) for n in scopes.reads[item.index] | self._binds(item)}
+            stmt = item.stmt.visit(_Rename(scopes.refs, names))
+            out.append((item.namespace.source.display, stmt))
+        return out
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _module_scopes(self, ns: Namespace) -> ModuleScopes:
+        key = str(ns.source.path)
+        if key not in self._scopes:
+            self._scopes[key] = module_scopes(ns.source.module)
+        return self._scopes[key]
+
+    def _binds(self, item: _Carried) -> set[str]:
+        return {n for n, b in item.namespace.bindings.items() if isinstance(b, Definition) and b.stmt is item.stmt}
+
+    def _is_carried_module(self, ns: Namespace, dotted: str) -> bool:
+        if dotted == METAFLOW or dotted.startswith(METAFLOW + "."):
+            return False
+        ref = self.resolver.finder.find(dotted)
+        if ref is None:
+            return False
+        if not ref.external:
+            return True
+        own = ns.ref.name.split(".")[0] if ns.ref else None
+        return own is not None and dotted.split(".")[0] == own
+
+    def _carry(self, ns: Namespace, name: str) -> str:
+        binding = ns.bindings.get(name)
+        if binding is None:
+            return name  # a builtin, or undefined (fails at run time as it would natively)
+        if isinstance(binding, ImportFrom):
+            if binding.module == METAFLOW and binding.name in METAFLOW_ONLY:
+                return SKIP_LITERAL if binding.name == "USER_SKIP_STEP" else name
+            if binding.module and self._is_carried_module(ns, binding.module):
+                target = self.resolver.resolve(ns, name)
+                if isinstance(target, Defined):
+                    return self.output_name(target.namespace, target.name)
+            return self._import(("from", binding.module, binding.name), name, binding)
+        if isinstance(binding, ImportModule):
+            return self._import(("import", binding.dotted), name, binding)
+        return self._definition(ns, name, binding)
+
+    def _flow_has(self, name: str, binding) -> bool:
+        return self.flow_ns.bindings.get(name) == binding
+
+    def _import(self, key: tuple, name: str, binding: ImportFrom | ImportModule) -> str:
+        if key in self._imports:
+            return self._imports[key][0]
+        for flow_name, flow_binding in self.flow_ns.bindings.items():
+            if flow_binding == binding and (flow_name == name or isinstance(binding, ImportFrom)):
+                self._imports[key] = (flow_name, cst.SimpleStatementLine(body=[]))
+                return flow_name
+        dotted = binding.dotted if isinstance(binding, ImportModule) else None
+        if dotted is not None and "." in self._written_module(binding):
+            out = name  # `import a.b` binds `a`; keep it as written
+            self.alloc.reserve(out)
+            line = cst.parse_statement(f"import {self._written_module(binding)}")
+        else:
+            stem = (key[1] or "mod").split(".")[-1]
+            out = self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
+            if isinstance(binding, ImportModule):
+                line = cst.parse_statement(f"import {binding.dotted}" + (f" as {out}" if out != binding.dotted else ""))
+            else:
+                line = cst.parse_statement(
+                    f"from {binding.module} import {binding.name}" + (f" as {out}" if out != binding.name else "")
+                )
+        assert isinstance(line, cst.SimpleStatementLine)
+        self._imports[key] = (out, line)
+        self._import_order.append(key)
+        return out
+
+    @staticmethod
+    def _written_module(binding: ImportModule) -> str:
+        stmt = binding.stmt
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    for alias in small.names:
+                        full = dotted_name(alias.name) or ""
+                        if alias.asname is None and full.split(".")[0] == binding.dotted:
+                            return full
+        return binding.dotted
+
+    def _definition(self, ns: Namespace, name: str, binding: Definition) -> str:
+        index = next(i for i, s in enumerate(ns.source.module.body) if s is binding.stmt)
+        key = (str(ns.source.path), index)
+        stem = ns.source.path.stem if ns.source.path.stem != "__init__" else ns.source.path.parent.name
+        out = self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
+        self._names[(str(ns.source.path), name)] = out
+        if key not in self._defs:
+            item = _Carried(ns, binding.stmt, index)
+            self._defs[key] = item
+            for dep in sorted(self._module_scopes(ns).reads[index]):
+                if dep != name:
+                    self.output_name(ns, dep)
+            self._def_order.append(key)
+        return out

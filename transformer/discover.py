@@ -1,0 +1,194 @@
+"""Pass 1: find the steps of the flow and the custom decorators each one carries.
+
+For every `@step` method in the flow module, each decorator expression is resolved (by
+reading modules, never importing them). Those that lead to a generator decorated with
+`@user_step_decorator` become `DecoratorUse`s, outermost first; Metaflow's own decorators
+and anything else are left exactly as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .diagnostics import CompileError, Diagnostic
+from .locate import Locator
+from .namespace import (
+    Defined,
+    MetaflowName,
+    ModuleObject,
+    Namespace,
+    Resolver,
+    Unresolved,
+    dotted_name,
+)
+
+MUTATOR_BASES = {"UserStepDecorator", "StepMutator", "FlowMutator"}
+
+
+@dataclass(frozen=True)
+class DecoratorDef:
+    """A `@user_step_decorator` generator and the module it lives in."""
+
+    name: str
+    namespace: Namespace = field(compare=False, repr=False)
+    func: cst.FunctionDef = field(compare=False, repr=False)
+    in_flow: bool
+    line: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (str(self.namespace.source.path), self.name)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.namespace.source.display.rsplit('/', 1)[-1] if self.in_flow else self.namespace.source.display}:{self.line}"
+
+
+@dataclass(frozen=True)
+class DecoratorUse:
+    """One use of a custom decorator on a step: `@deco` (arguments None) or `@deco(k=v)`."""
+
+    definition: DecoratorDef
+    node: cst.Decorator = field(compare=False, repr=False)
+    arguments: tuple[cst.Arg, ...] | None = field(compare=False)
+    written: str  # how the use is written, e.g. "mod.deco"
+
+
+@dataclass(frozen=True)
+class StepSite:
+    """A `@step` method and the custom decorators on it, outermost first."""
+
+    class_name: str
+    func: cst.FunctionDef = field(compare=False, repr=False)
+    uses: tuple[DecoratorUse, ...]
+
+    @property
+    def name(self) -> str:
+        return self.func.name.value
+
+    @property
+    def params(self) -> list[str]:
+        return [p.name.value for p in self.func.params.params]
+
+    @property
+    def self_name(self) -> str:
+        params = self.params
+        return params[0] if params else "self"
+
+    @property
+    def inputs_name(self) -> str | None:
+        params = self.params
+        return params[1] if len(params) > 1 else None
+
+
+def decorator_callee(dec: cst.Decorator) -> tuple[cst.BaseExpression, tuple[cst.Arg, ...] | None]:
+    expr = dec.decorator
+    if isinstance(expr, cst.Call):
+        return expr.func, tuple(expr.args)
+    return expr, None
+
+
+def is_user_step_decorator(resolver: Resolver, ns: Namespace, func: cst.FunctionDef) -> bool:
+    for dec in func.decorators:
+        callee, _ = decorator_callee(dec)
+        if resolver.expression(ns, callee) == MetaflowName("user_step_decorator"):
+            return True
+    return False
+
+
+class StepFinder:
+    """Finds the steps and their custom decorator uses; collects diagnostics as it goes."""
+
+    def __init__(self, resolver: Resolver, flow_ns: Namespace, locator: Locator) -> None:
+        self.resolver = resolver
+        self.flow_ns = flow_ns
+        self.locator = locator
+        self.diagnostics: list[Diagnostic] = []
+        self._defs: dict[tuple[str, str], DecoratorDef] = {}
+
+    def find(self) -> list[StepSite]:
+        sites: list[StepSite] = []
+        for stmt in self.flow_ns.source.module.body:
+            if isinstance(stmt, cst.ClassDef):
+                for item in stmt.body.body:
+                    if isinstance(item, cst.FunctionDef) and self._is_step(item):
+                        sites.append(StepSite(stmt.name.value, item, tuple(self._uses(item))))
+        if self.diagnostics:
+            raise CompileError(self.diagnostics)
+        return sites
+
+    def _is_step(self, func: cst.FunctionDef) -> bool:
+        for dec in func.decorators:
+            callee, _ = decorator_callee(dec)
+            if self.resolver.expression(self.flow_ns, callee) == MetaflowName("step"):
+                return True
+        return False
+
+    def _uses(self, func: cst.FunctionDef) -> list[DecoratorUse]:
+        uses: list[DecoratorUse] = []
+        for dec in func.decorators:
+            callee, args = decorator_callee(dec)
+            written = dotted_name(callee)
+            if written is None:
+                continue  # an arbitrary expression: not something we can resolve; keep it
+            target = self.resolver.expression(self.flow_ns, callee)
+            if isinstance(target, (MetaflowName, ModuleObject)):
+                continue
+            where = self.locator.locate(self.flow_ns.source, dec)
+            if isinstance(target, Unresolved):
+                if target.missing_module:
+                    self.diagnostics.append(
+                        Diagnostic(
+                            "DF201",
+                            f"cannot find module '{target.missing_module}' for decorator "
+                            f"@{written} (searched: {self.resolver.finder.searched})",
+                            where,
+                        )
+                    )
+                else:
+                    self.diagnostics.append(
+                        Diagnostic("DF202", f"cannot resolve decorator @{written}: {target.reason}", where)
+                    )
+                continue
+            assert isinstance(target, Defined)
+            stmt = target.stmt
+            if isinstance(stmt, cst.ClassDef) and self._is_mutator_class(target):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "DF203",
+                        f"@{written} is a class-based decorator or mutator; decoflow compiles "
+                        "only @user_step_decorator generators",
+                        where,
+                        ((self.locator.locate(target.namespace.source, stmt), "defined here"),),
+                    )
+                )
+                continue
+            if not isinstance(stmt, cst.FunctionDef) or not is_user_step_decorator(
+                self.resolver, target.namespace, stmt
+            ):
+                continue  # a plain Python decorator of the user's: kept as written
+            uses.append(DecoratorUse(self._definition(target, stmt), dec, args, written))
+        return uses
+
+    def _is_mutator_class(self, target: Defined) -> bool:
+        assert isinstance(target.stmt, cst.ClassDef)
+        for base in target.stmt.bases:
+            resolved = self.resolver.expression(target.namespace, base.value)
+            if isinstance(resolved, MetaflowName) and resolved.name in MUTATOR_BASES:
+                return True
+        return False
+
+    def _definition(self, target: Defined, func: cst.FunctionDef) -> DecoratorDef:
+        key = (str(target.namespace.source.path), func.name.value)
+        if key not in self._defs:
+            source = target.namespace.source
+            self._defs[key] = DecoratorDef(
+                name=func.name.value,
+                namespace=target.namespace,
+                func=func,
+                in_flow=target.namespace is self.flow_ns,
+                line=source.def_line(func.name.value),
+            )
+        return self._defs[key]

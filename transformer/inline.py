@@ -1,0 +1,469 @@
+"""Pass 5: rewrite one step: inline each custom decorator's code around the step body.
+
+For a step `@a @b @step def s(self): BODY; self.next(...)` the result is a's code with its
+yield replaced by b's code, whose yield is replaced by BODY, followed by the step's own
+literal `self.next(...)`. Around that simple idea sit the rules that keep Metaflow's meaning:
+
+* names: a decorator's locals keep their names unless that would capture or shadow anything
+  (then `<decorator>_<name>`); its `flow` parameter reads as the step's `self` where that is
+  safe; `step_name`, `inputs` and `attributes` become plain assignments;
+* `return`: only leaves the decorator's (or the body's) block (see `returns`);
+* yields: what each yield says (run, skip, skip with `self.next` arguments, replace, decided
+  at run time) is written out, with the runtime helpers for transitions; a decorator whose
+  yields reach the body from several places calls one local function instead of copying it;
+* failure routing: an inner decorator's *before* code failing must fail the task without
+  reaching the outer decorators' `except`/`finally` (Metaflow does not throw it into them):
+  when that can happen, a `setting_up` marker says whose before-code runs, and the outer
+  handlers step aside for it;
+* run-time checks where Metaflow has them: a second yield, or none, fails the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from .analyze import GeneratorInfo, YieldKind, YieldSite
+from .discover import DecoratorUse, StepSite
+from .names import NameAllocator, names_in
+from .returns import ReturnEliminator, contains_return
+
+PLACEHOLDER = "__decoflow_yield_{}__"
+
+
+def comment_line(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
+
+
+def with_comment(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
+    return stmt.with_changes(leading_lines=[comment_line(text), *stmt.leading_lines])
+
+
+def line(code: str) -> cst.BaseStatement:
+    return cst.parse_statement(code)
+
+
+def block(stmts: list[cst.BaseStatement]) -> cst.IndentedBlock:
+    return cst.IndentedBlock(body=stmts or [line("pass")])
+
+
+def statements_of(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
+    if isinstance(suite, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=list(suite.body))]
+    return list(suite.body)
+
+
+def is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def is_next_call(stmt: cst.BaseStatement, self_name: str) -> bool:
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return False
+    expr = stmt.body[0]
+    if not (isinstance(expr, cst.Expr) and isinstance(expr.value, cst.Call)):
+        return False
+    func = expr.value.func
+    return (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "next"
+        and isinstance(func.value, cst.Name)
+        and func.value.value == self_name
+    )
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One decorator use on the step, with its analysis, at `level` (1 = outermost)."""
+
+    use: DecoratorUse
+    info: GeneratorInfo
+    level: int
+    globals: dict[str, str]  # its module-level names -> output names
+
+
+class _DecoratorPass(cst.CSTTransformer):
+    """Renames a decorator's names, marks its yields with placeholders, guards its handlers."""
+
+    def __init__(self, layer: Layer, locals_: dict[str, str], guard_level: int | None, flag: str) -> None:
+        self.info = layer.info
+        self.locals = locals_
+        self.globals = layer.globals
+        self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
+        self.guard_level = guard_level
+        self.flag = flag
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        local = self.info.local_refs.get(id(original))
+        if local is not None:
+            return updated.with_changes(value=self.locals.get(local, local))
+        glob = self.info.global_refs.get(id(original))
+        if glob is not None:
+            new = self.globals.get(glob, glob)
+            return cst.Dict(elements=[]) if new == "{}" else updated.with_changes(value=new)
+        return updated
+
+    def leave_ImportAlias(self, original: cst.ImportAlias, updated: cst.ImportAlias) -> cst.ImportAlias:
+        local = self.info.local_aliases.get(id(original))
+        if local is not None and self.locals.get(local, local) != local:
+            return updated.with_changes(asname=cst.AsName(cst.Name(self.locals[local])))
+        return updated
+
+    def leave_NameItem(self, original: cst.NameItem, updated: cst.NameItem) -> cst.NameItem:
+        name = original.name.value
+        new = self.locals.get(name) or self.globals.get(name)
+        return updated.with_changes(name=cst.Name(new)) if new and new != "{}" else updated
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement:
+        index = self.site_ids.get(id(original))
+        if index is None:
+            return updated
+        return cst.SimpleStatementLine(
+            body=[cst.Expr(cst.Name(PLACEHOLDER.format(index)))], leading_lines=updated.leading_lines
+        )
+
+    def leave_Try(self, original: cst.Try, updated: cst.Try) -> cst.Try:
+        if self.guard_level is None or id(original) not in self.info.guarded_trys:
+            return updated
+        level = self.guard_level
+        handlers = list(updated.handlers)
+        if id(original) in self.info.handler_trys:
+            guard = line(f"if {self.flag} > {level}:\n    raise\n")
+            guard = with_comment(guard, "a decorator below failed before its yield: Metaflow fails the task at once")
+            handlers = [
+                h.with_changes(body=block([guard, *statements_of(h.body)])) for h in handlers
+            ]
+        finalbody = updated.finalbody
+        if finalbody is not None:
+            inner = statements_of(finalbody.body)
+            test = cst.parse_expression(f"{self.flag} <= {level}")
+            finalbody = finalbody.with_changes(
+                body=block([with_comment(cst.If(test=test, body=block(inner)), "not when a decorator below failed before its yield")])
+            )
+        return updated.with_changes(handlers=handlers, finalbody=finalbody)
+
+
+class _Placeholders(cst.CSTTransformer):
+    """Replaces yield placeholders with what each yield does; marks where after-code starts."""
+
+    def __init__(self, expansions: dict[str, list[cst.BaseStatement]], after_note: str) -> None:
+        self.expansions = expansions
+        self.after_note = after_note
+
+    def _key(self, stmt: cst.CSTNode) -> str | None:
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.Name)
+            and stmt.body[0].value.value in self.expansions
+        ):
+            return stmt.body[0].value.value
+        return None
+
+    def _replace(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        note_next = False
+        for stmt in stmts:
+            key = self._key(stmt)
+            if key is not None:
+                expansion = list(self.expansions[key])
+                if stmt.leading_lines and expansion:
+                    expansion[0] = expansion[0].with_changes(
+                        leading_lines=[*stmt.leading_lines, *expansion[0].leading_lines]
+                    )
+                out.extend(expansion)
+                note_next = True
+                continue
+            if note_next:
+                stmt = with_comment(stmt, self.after_note)
+                note_next = False
+            out.append(stmt)
+        return out
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        return updated.with_changes(body=self._replace(list(updated.body)))
+
+
+class StepRewriter:
+    """Builds the compiled step from its body and its layers of decorators."""
+
+    def __init__(self, site: StepSite, layers: list[Layer], module_names: set[str], runtime: set[str]) -> None:
+        self.site = site
+        self.layers = layers
+        self.runtime = runtime  # names of runtime helpers used (filled in)
+        step_names = names_in(site.func.body) | set(site.params)
+        self.module_names = module_names
+        self.alloc = NameAllocator(step_names | module_names)
+        self.decorator_names = [names_in(layer.info.func) | set(layer.globals.values()) for layer in layers]
+        self.step_level: set[str] = set()  # flags read outside nested run-functions
+        self.globals_declared: list[str] = []
+        self._plan_setup_tracking()
+
+    # -- setup tracking ------------------------------------------------------------------
+
+    def _plan_setup_tracking(self) -> None:
+        guarded = [layer.level for layer in self.layers if layer.info.guarded_trys]
+        self.track_from: int | None = None
+        self.flag = ""
+        if not guarded:
+            return
+        lowest = min(guarded)
+        if any(layer.level > lowest and layer.info.has_pre_code for layer in self.layers):
+            self.track_from = lowest
+            self.flag = self._claim_step("setting_up")
+
+    def _claim_step(self, preferred: str) -> str:
+        reserved = set().union(*self.decorator_names) if self.decorator_names else set()
+        alloc = NameAllocator(self.alloc.taken | reserved)
+        name = alloc.claim(preferred, prefix="decoflow")
+        self.alloc.reserve(name)
+        self.step_level.add(name)
+        return name
+
+    def _tracks(self, layer: Layer) -> bool:
+        return self.track_from is not None and layer.level > self.track_from and layer.info.has_pre_code
+
+    def _guard_level(self, layer: Layer) -> int | None:
+        if self.track_from is None or not layer.info.guarded_trys:
+            return None
+        if any(other.level > layer.level and other.info.has_pre_code for other in self.layers):
+            return layer.level
+        return None
+
+    # -- the step --------------------------------------------------------------------------
+
+    def rewrite(self) -> cst.FunctionDef:
+        func = self.site.func
+        stmts = statements_of(func.body)
+        head: list[cst.BaseStatement] = []
+        if stmts and is_docstring(stmts[0]):
+            head.append(stmts.pop(0))
+        tail: list[cst.BaseStatement] = []
+        if stmts and is_next_call(stmts[-1], self.site.self_name):
+            tail.append(stmts.pop())
+        core = stmts
+        body_flag = None
+        if any(contains_return(s) for s in core):
+            body_flag = self._claim_step("step_returned")
+            core = [line(f"{body_flag} = False"), *ReturnEliminator(body_flag).statements(core)]
+        if core:
+            core[0] = with_comment(core[0], f"step {self.site.name}: its own code")
+        inner = core
+        for layer in reversed(self.layers):
+            inner = self._layer(layer, inner)
+        prologue: list[cst.BaseStatement] = []
+        declared = sorted({layer.globals.get(g, g) for layer in self.layers for g in layer.info.declared_globals})
+        if declared:
+            prologue.append(line(f"global {', '.join(declared)}"))
+        if self.track_from is not None:
+            prologue.append(
+                with_comment(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1 = outermost decorator)")
+            )
+        body = [*head, *prologue, *inner]
+        if body_flag and tail:
+            body.append(line(f"if {body_flag}:\n    return  # as in the original: no self.next() was reached\n"))
+        body.extend(tail)
+        old = func.body
+        new_block = block(body)
+        if isinstance(old, cst.IndentedBlock):
+            new_block = new_block.with_changes(header=old.header, footer=old.footer)
+        return func.with_changes(body=new_block, decorators=self._kept_decorators())
+
+    def _kept_decorators(self) -> list[cst.Decorator]:
+        custom = {id(layer.use.node) for layer in self.layers}
+        kept: list[cst.Decorator] = []
+        carry: list[cst.EmptyLine] = []
+        for dec in self.site.func.decorators:
+            if id(dec) in custom:
+                carry.extend(line_ for line_ in dec.leading_lines if line_.comment is not None)
+                continue
+            if carry:
+                dec = dec.with_changes(leading_lines=[*carry, *dec.leading_lines])
+                carry = []
+            kept.append(dec)
+        return kept
+
+    # -- one decorator ---------------------------------------------------------------------
+
+    def _layer(self, layer: Layer, inner: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        info = layer.info
+        name = info.name
+        others = set().union(*(n for i, n in enumerate(self.decorator_names) if i != layer.level - 1))
+        alloc = NameAllocator(self.alloc.taken | others | set(layer.globals.values()))
+        self_name = self.site.self_name
+        inputs_name = self.site.inputs_name
+        p_step, p_flow, p_inputs = info.params[0], info.params[1], info.params[2]
+        p_attrs = info.param(3)
+        param_nodes = {id(p.name) for p in info.func.params.params}
+        used = {n for i, n in info.local_refs.items() if i not in param_nodes}
+        locals_: dict[str, str] = {}
+        bindings: list[cst.BaseStatement] = []
+
+        def substitutable(param: str, by: str) -> bool:
+            return (
+                param not in info.reassigned
+                and (by == param or by not in info.bound_anywhere)
+                and by not in info.global_names
+            )
+
+        if substitutable(p_flow, self_name):
+            locals_[p_flow] = self_name
+        if inputs_name is not None and substitutable(p_inputs, inputs_name):
+            locals_[p_inputs] = inputs_name
+        for local in sorted(info.local_names):
+            if local in locals_:
+                continue
+            locals_[local] = alloc.claim(local, prefix=name)
+        for local in locals_.values():
+            self.alloc.reserve(local)
+        if p_step in used:
+            bindings.append(line(f"{locals_[p_step]} = {self.site.name!r}"))
+        if p_flow in used and locals_[p_flow] != self_name:
+            bindings.append(line(f"{locals_[p_flow]} = {self_name}"))
+        if p_inputs in used and locals_[p_inputs] != inputs_name:
+            bindings.append(line(f"{locals_[p_inputs]} = {inputs_name or 'None'}"))
+        if p_attrs is not None and p_attrs in used:
+            bindings.append(
+                cst.SimpleStatementLine(
+                    body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(locals_[p_attrs]))], value=self._attributes(layer))]
+                )
+            )
+
+        flag = self.flag if self.track_from is not None else ""
+        code = info.func.body.visit(_DecoratorPass(layer, locals_, self._guard_level(layer), flag))
+        stmts = statements_of(code)  # type: ignore[arg-type]
+        prologue: list[cst.BaseStatement] = []
+        epilogue: list[cst.BaseStatement] = []
+        if info.has_return:
+            returned = alloc.claim(f"{name}_returned")
+            self.alloc.reserve(returned)
+            stmts = ReturnEliminator(returned).statements(stmts)
+            prologue.append(line(f"{returned} = False"))
+        checks = info.may_not_yield or any(s.maybe_second for s in info.sites)
+        yielded = ""
+        if checks:
+            yielded = alloc.claim(f"{name}_yielded")
+            self.alloc.reserve(yielded)
+            prologue.append(line(f"{yielded} = False"))
+        if info.may_not_yield:
+            epilogue.append(
+                line(
+                    f"if not {yielded}:\n    raise RuntimeError({f'@{name} finished without yielding: Metaflow fails the task'!r})\n"
+                )
+            )
+
+        run_inner = inner
+        definitions: list[cst.BaseStatement] = []
+        if len(info.yields_to_body) > 1 and inner:
+            fn = alloc.claim(f"run_{self.site.name}")
+            self.alloc.reserve(fn)
+            assigned = names_in(cst.Module(body=inner)) & self.step_level
+            fn_body = list(inner)
+            declared = sorted({g for other in self.layers if other.level > layer.level for g in other.info.declared_globals})
+            if declared:
+                fn_body.insert(0, line(f"global {', '.join(other for other in declared)}"))
+            if assigned:
+                fn_body.insert(0, line(f"nonlocal {', '.join(sorted(assigned))}"))
+            definitions.append(
+                with_comment(
+                    cst.FunctionDef(name=cst.Name(fn), params=cst.Parameters(), body=block(fn_body)),
+                    f"what @{name} runs where it yields: the step and the decorators below it",
+                )
+            )
+            run_inner = [line(f"{fn}()")]
+
+        expansions = {
+            PLACEHOLDER.format(site.index): self._site(layer, site, run_inner, locals_, yielded)
+            for site in info.sites
+        }
+        after = f"@{name}: after the step"
+        replaced = cst.IndentedBlock(body=stmts).visit(_Placeholders(expansions, after))
+        stmts = list(replaced.body)  # type: ignore[union-attr]
+        out: list[cst.BaseStatement] = []
+        if self._tracks(layer):
+            out.append(line(f"{self.flag} = {layer.level}"))
+        out.extend(definitions)
+        out.extend(bindings)
+        out.extend(prologue)
+        out.extend(stmts)
+        out.extend(epilogue)
+        if not out:
+            out = [line("pass")]
+        out[0] = with_comment(out[0], f"@{layer.use.written} ({layer.use.definition.origin})")
+        return out
+
+    def _attributes(self, layer: Layer) -> cst.BaseExpression:
+        args = layer.use.arguments or ()
+        elements = []
+        for arg in args:
+            assert arg.keyword is not None
+            elements.append(cst.DictElement(cst.SimpleString(repr(arg.keyword.value)), arg.value))
+        return cst.Dict(elements=elements)
+
+    def _site(
+        self,
+        layer: Layer,
+        site: YieldSite,
+        run_inner: list[cst.BaseStatement],
+        locals_: dict[str, str],
+        yielded: str,
+    ) -> list[cst.BaseStatement]:
+        name = layer.info.name
+        out: list[cst.BaseStatement] = []
+        if yielded:
+            if site.maybe_second:
+                out.append(
+                    line(f"if {yielded}:\n    raise RuntimeError({f'@{name} should only yield once'!r})\n")
+                )
+            out.append(line(f"{yielded} = True"))
+        if self._tracks(layer):
+            out.append(line(f"{self.flag} = 0"))
+        value = None
+        if site.value is not None:
+            value = site.value.visit(_DecoratorPass(layer, locals_, None, ""))
+        self_name = self.site.self_name
+        extra = f", {self.site.inputs_name}" if self.site.inputs_name else ""
+        code = cst.Module(body=[]).code_for_node
+        kind = site.kind
+        if kind is YieldKind.RUN:
+            out.extend(run_inner or [line("pass")])
+        elif kind is YieldKind.SKIP:
+            out.append(with_comment(line("pass"), f"@{name} skips the step (and the decorators below)"))
+        elif kind is YieldKind.SKIP_NEXT:
+            self.runtime.add("decoflow_next_with")
+            out.append(
+                with_comment(
+                    line(f"decoflow_next_with({self_name}, {code(value)})"),
+                    f"@{name} skips the step; self.next(...) takes these arguments",
+                )
+            )
+        elif kind is YieldKind.REPLACE:
+            self.runtime.add("decoflow_replace")
+            out.append(
+                with_comment(
+                    line(f"decoflow_replace({self_name}, {code(value)}{extra})"),
+                    f"@{name} replaces the step",
+                )
+            )
+        else:
+            self.runtime.add("decoflow_yield")
+            test = cst.parse_expression(f"decoflow_yield({self_name}, {code(value)}{extra})")
+            out.append(
+                with_comment(
+                    cst.If(test=test, body=block(run_inner or [line("pass")])),
+                    f"@{name} decides at run time: run, skip or replace the step",
+                )
+            )
+        if site.target is not None:
+            target = site.target.visit(_DecoratorPass(layer, locals_, None, ""))
+            out.append(cst.SimpleStatementLine(body=[cst.Assign(targets=[cst.AssignTarget(target)], value=cst.Name("None"))]))
+        return out

@@ -1,0 +1,268 @@
+"""The compiler pipeline: read -> discover -> analyse -> carry -> rewrite steps -> render.
+
+Each pass lives in its own module; this one only wires them together and gathers every
+diagnostic before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import libcst as cst
+
+from .analyze import GeneratorAnalyzer, GeneratorInfo
+from .carry import Carrier
+from .diagnostics import CompileError, Diagnostic
+from .discover import StepFinder, StepSite, is_user_step_decorator
+from .inline import Layer, StepRewriter
+from .locate import Locator
+from .namespace import (
+    METAFLOW,
+    Defined,
+    ImportFrom,
+    ImportModule,
+    MetaflowName,
+    Resolver,
+    build_namespace,
+)
+from .names import names_in
+from .options import CompileOptions
+from .render import render
+from .resolve import ModuleFinder, pythonpath_roots
+from .runtime_helpers import helper_definitions, helper_names
+from .source import SourceFile, decode, parse_text
+
+
+def project_root(path: Path) -> Path:
+    """The nearest folder above `path` holding pyproject.toml or .git, else its own folder."""
+    for folder in [path.parent, *path.parent.parents]:
+        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
+            return folder
+    return path.parent
+
+
+def display_path(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def compile_file(path: Path | str, options: CompileOptions) -> str:
+    path = Path(path).resolve()
+    root = (options.project_root or project_root(path)).resolve()
+    display = display_path(path, root)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        from .diagnostics import Location
+
+        raise CompileError([Diagnostic("DF002", f"cannot read file: {err.strerror}", Location(display))]) from None
+    text = decode(data, display)
+    return compile_source(text, path, options)
+
+
+def compile_source(source: str, path: Path | str, options: CompileOptions) -> str:
+    path = Path(path).resolve()
+    root = (options.project_root or project_root(path)).resolve()
+    display = display_path(path, root)
+    bom = source.startswith("\ufeff")
+    flow_source = parse_text(source[1:] if bom else source, path, display)
+    output = Compilation(flow_source, options).run()
+    return ("\ufeff" + output) if bom and output is not source else output
+
+
+class Compilation:
+    """One flow file being compiled."""
+
+    def __init__(self, source: SourceFile, options: CompileOptions) -> None:
+        self.source = source
+        self.options = options
+        roots = (source.path.parent, *options.search_path, *pythonpath_roots())
+        self.finder = ModuleFinder(roots)
+        self.resolver = Resolver(self.finder)
+        self.locator = Locator()
+        self.flow_ns = build_namespace(source, None)
+
+    def run(self) -> str:
+        sites = StepFinder(self.resolver, self.flow_ns, self.locator).find()
+        in_flow_defs = self._in_flow_decorators()
+        if not any(site.uses for site in sites) and not in_flow_defs:
+            return self.source.text  # nothing to compile: the flow is its own output
+        infos = self._analyze(sites)
+        self._check_uses(sites, infos)
+
+        reserved = names_in(self.source.module) | set(helper_names())
+        carrier = Carrier(self.resolver, self.flow_ns, reserved)
+        runtime: set[str] = set()
+        plans: list[tuple[StepSite, list[Layer]]] = []
+        for site in sites:
+            layers = []
+            for level, use in enumerate(site.uses, start=1):
+                info = infos[use.definition.key]
+                globals_ = {
+                    name: carrier.output_name(use.definition.namespace, name)
+                    for name in sorted(info.global_names | info.declared_globals)
+                }
+                layers.append(Layer(use, info, level, globals_))
+            plans.append((site, layers))
+        carried_defs = carrier.definitions()
+        carried_imports = carrier.import_lines()
+        # What a step's locals must not shadow: the module's names, carried names, helpers.
+        module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
+        steps: dict[int, cst.FunctionDef] = {}
+        for site, layers in plans:
+            if layers:
+                steps[id(site.func)] = StepRewriter(site, layers, module_names, runtime).rewrite()
+
+        module = render(
+            self.source.module,
+            steps=steps,
+            removed_defs={id(f) for f in in_flow_defs},
+            droppable_imports=self._droppable_imports(),
+            carried_imports=carried_imports,
+            carried_defs=carried_defs,
+            runtime_defs=helper_definitions(runtime),
+            header=self._header(sites),
+        )
+        return module.code
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _in_flow_decorators(self) -> list[cst.FunctionDef]:
+        return [
+            stmt
+            for stmt in self.source.module.body
+            if isinstance(stmt, cst.FunctionDef) and is_user_step_decorator(self.resolver, self.flow_ns, stmt)
+        ]
+
+    def _analyze(self, sites: list[StepSite]) -> dict[tuple[str, str], GeneratorInfo]:
+        analyzer = GeneratorAnalyzer(self.resolver, self.locator)
+        infos: dict[tuple[str, str], GeneratorInfo] = {}
+        diagnostics: list[Diagnostic] = []
+        failed: set[tuple[str, str]] = set()
+        for site in sites:
+            for use in site.uses:
+                key = use.definition.key
+                if key in infos or key in failed:
+                    continue
+                try:
+                    infos[key] = analyzer.analyze(use.definition)
+                except CompileError as err:
+                    failed.add(key)
+                    used_at = self.locator.locate(self.source, use.node)
+                    for diag in err.diagnostics:
+                        diagnostics.append(
+                            Diagnostic(diag.code, diag.message, diag.location, (*diag.notes, (used_at, f"@{use.written} used here")))
+                        )
+        if diagnostics:
+            raise CompileError(diagnostics)
+        return infos
+
+    def _check_uses(self, sites: list[StepSite], infos: dict[tuple[str, str], GeneratorInfo]) -> None:
+        diagnostics: list[Diagnostic] = []
+        for site in sites:
+            seen: set[tuple[str, str]] = set()
+            for use in site.uses:
+                info = infos[use.definition.key]
+                where = self.locator.locate(self.source, use.node)
+                defined = (
+                    self.locator.locate(use.definition.namespace.source, use.definition.func),
+                    f"@{use.definition.name} defined here",
+                )
+                if use.definition.key in seen:
+                    diagnostics.append(Diagnostic("DF104", f"@{use.written} is used twice on step '{site.name}'", where, (defined,)))
+                seen.add(use.definition.key)
+                args = use.arguments
+                if args is None:
+                    continue
+                if any(a.keyword is None for a in args):
+                    diagnostics.append(
+                        Diagnostic("DF101", f"@{use.written} takes keyword arguments only", where, (defined,))
+                    )
+                elif args and len(info.params) == 3:
+                    diagnostics.append(
+                        Diagnostic(
+                            "DF102",
+                            f"@{use.written} is given arguments but its definition takes 3 parameters; "
+                            "add a 4th (attributes) to receive them",
+                            where,
+                            (defined,),
+                        )
+                    )
+                else:
+                    for arg in args:
+                        bad = self._non_literal(arg.value)
+                        if bad:
+                            diagnostics.append(
+                                Diagnostic(
+                                    "DF103",
+                                    f"@{use.written}: argument '{arg.keyword.value}' uses '{bad}', which is not a "
+                                    "literal or a module-level name",
+                                    where,
+                                    (defined,),
+                                )
+                            )
+        if diagnostics:
+            raise CompileError(diagnostics)
+
+    def _non_literal(self, expr: cst.BaseExpression) -> str | None:
+        import builtins
+
+        class _Names(cst.CSTVisitor):
+            def __init__(self) -> None:
+                self.bad: str | None = None
+
+            def visit_Attribute(self, node: cst.Attribute) -> bool:
+                node.value.visit(self)
+                return False
+
+            def visit_Name(self, node: cst.Name) -> None:
+                if node.value not in self.ns and not hasattr(builtins, node.value) and self.bad is None:
+                    self.bad = node.value
+
+            def visit_Lambda(self, node: cst.Lambda) -> bool:
+                return False
+
+        finder = _Names()
+        finder.ns = self.flow_ns.bindings  # type: ignore[attr-defined]
+        expr.visit(finder)
+        return finder.bad
+
+    def _droppable_imports(self) -> set[str]:
+        """Flow-level names bound to custom decorators, their modules, or 2.16+-only names."""
+        out: set[str] = set()
+        for name, binding in self.flow_ns.bindings.items():
+            if isinstance(binding, ImportFrom) and binding.module == METAFLOW and binding.name in {
+                "user_step_decorator",
+                "USER_SKIP_STEP",
+                "UserStepDecorator",
+            }:
+                out.add(name)
+            elif isinstance(binding, (ImportFrom, ImportModule)):
+                target = self.resolver.resolve(self.flow_ns, name)
+                if isinstance(target, MetaflowName):
+                    continue
+                if isinstance(target, Defined) and isinstance(target.stmt, cst.FunctionDef):
+                    if is_user_step_decorator(self.resolver, target.namespace, target.stmt):
+                        out.add(name)
+                elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
+                    ref = self.finder.find(binding.dotted)
+                    if ref is not None and not ref.external:
+                        out.add(name)
+        return out
+
+    def _header(self, sites: list[StepSite]) -> list[str]:
+        origins: dict[str, str] = {}
+        for site in sites:
+            for use in site.uses:
+                origins.setdefault(use.definition.name, use.definition.origin)
+        lines = [f"Generated by decoflow from {self.source.display}. Do not edit: edit the source and recompile."]
+        if origins:
+            lines.append("Inlined: " + ", ".join(f"@{n} ({o})" for n, o in origins.items()))
+        return lines
+
+
+def _unused(*_: object) -> None:  # pragma: no cover - keeps imports referenced for type checkers
+    os.getcwd()

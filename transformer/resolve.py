@@ -1,0 +1,142 @@
+"""Pass 1a: find modules by reading the file system the way Python's import system would.
+
+Nothing is imported. A module is looked up by its dotted name in an ordered list of roots:
+the flow's folder, the extra search path, PYTHONPATH, then the site-packages of the Python
+running the compiler. Regular packages (with `__init__.py`) and namespace packages (folders
+without one) are both understood; relative imports resolve against the importing module.
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import CompileError, Diagnostic, Location
+from .source import SourceFile, read_source
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    """A module found on disk: its dotted name, file, and the root it was found under."""
+
+    name: str
+    path: Path
+    root: Path
+    is_package: bool
+    external: bool  # found in site-packages: carried like the user's own code, named by module
+
+    @property
+    def display(self) -> str:
+        try:
+            return self.path.relative_to(self.root).as_posix()
+        except ValueError:
+            return self.path.name
+
+    @property
+    def package(self) -> str:
+        """The package relative imports in this module are resolved against."""
+        return self.name if self.is_package else self.name.rpartition(".")[0]
+
+
+def site_roots() -> tuple[Path, ...]:
+    paths = sysconfig.get_paths()
+    roots: list[Path] = []
+    for key in ("purelib", "platlib"):
+        p = paths.get(key)
+        if p and Path(p) not in roots:
+            roots.append(Path(p))
+    return tuple(roots)
+
+
+def pythonpath_roots() -> tuple[Path, ...]:
+    raw = os.environ.get("PYTHONPATH", "")
+    return tuple(Path(p).resolve() for p in raw.split(os.pathsep) if p)
+
+
+class ModuleFinder:
+    """Looks modules up by dotted name and caches every parse (one parse per file per run)."""
+
+    def __init__(self, local_roots: tuple[Path, ...]) -> None:
+        self.local_roots = tuple(dict.fromkeys(r.resolve() for r in local_roots))
+        self.external_roots = tuple(r for r in site_roots() if r not in self.local_roots)
+        self._found: dict[str, ModuleRef | None] = {}
+        self._parsed: dict[Path, SourceFile] = {}
+
+    @property
+    def searched(self) -> str:
+        return ", ".join(
+            [*(self._short(r) for r in self.local_roots), *(["site-packages"] if self.external_roots else [])]
+        )
+
+    @staticmethod
+    def _short(root: Path) -> str:
+        try:
+            rel = os.path.relpath(root)
+        except ValueError:
+            return str(root)
+        return rel if not rel.startswith("..") else str(root)
+
+    def find(self, dotted: str) -> ModuleRef | None:
+        if dotted in self._found:
+            return self._found[dotted]
+        result = None
+        for root in self.local_roots + self.external_roots:
+            result = self._find_in(root, dotted, external=root in self.external_roots)
+            if result:
+                break
+        self._found[dotted] = result
+        return result
+
+    @staticmethod
+    def _find_in(root: Path, dotted: str, external: bool) -> ModuleRef | None:
+        parts = dotted.split(".")
+        folder = root
+        for part in parts[:-1]:
+            folder = folder / part
+            if not folder.is_dir():
+                return None
+        last = parts[-1]
+        package = folder / last
+        if (package / "__init__.py").is_file():
+            return ModuleRef(dotted, package / "__init__.py", root, True, external)
+        if (folder / f"{last}.py").is_file():
+            return ModuleRef(dotted, folder / f"{last}.py", root, False, external)
+        if package.is_dir():  # a namespace package: no code of its own
+            return ModuleRef(dotted, package, root, True, external)
+        return None
+
+    @staticmethod
+    def absolute_name(importer: ModuleRef | None, module: str | None, level: int) -> str | None:
+        """The absolute dotted name of `from <level dots><module> import ...`."""
+        if level == 0:
+            return module
+        if importer is None:
+            return module if module else None
+        base = importer.package.split(".") if importer.package else []
+        if level - 1 > len(base):
+            return None
+        base = base[: len(base) - (level - 1)]
+        return ".".join([*base, *([module] if module else [])]) or None
+
+    def parse(self, ref: ModuleRef) -> SourceFile:
+        if ref.path not in self._parsed:
+            self._parsed[ref.path] = read_source(ref.path, ref.display)
+        return self._parsed[ref.path]
+
+    def parsed(self, path: Path, display: str) -> SourceFile:
+        if path not in self._parsed:
+            self._parsed[path] = read_source(path, display)
+        return self._parsed[path]
+
+    def not_found(self, dotted: str, where: Location) -> CompileError:
+        return CompileError(
+            [
+                Diagnostic(
+                    "DF201",
+                    f"cannot find module '{dotted}' (searched: {self.searched})",
+                    where,
+                )
+            ]
+        )

@@ -1,0 +1,82 @@
+"""Pass 0: read a Python file into a libcst module, or a located syntax diagnostic.
+
+Reading is the only thing done to user files: nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from .diagnostics import CompileError, Diagnostic, Location
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A parsed file. `display` is the path as diagnostics and output comments name it."""
+
+    path: Path
+    display: str
+    text: str
+    module: cst.Module = field(repr=False, compare=False)
+
+    def line_of(self, pattern: str) -> int:
+        """1-based line of the first match of a regex (used for cheap origin comments)."""
+        match = re.search(pattern, self.text, flags=re.MULTILINE)
+        return self.text.count("\n", 0, match.start()) + 1 if match else 1
+
+    def def_line(self, name: str) -> int:
+        return self.line_of(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b")
+
+
+def decode(data: bytes, display: str) -> str:
+    """Decode source bytes the way Python does (BOM, encoding cookie, else UTF-8)."""
+    import io
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as err:
+        raise CompileError(
+            [Diagnostic("DF001", f"cannot decode source: {err}", Location(display))]
+        ) from None
+
+
+def parse_text(text: str, path: Path, display: str) -> SourceFile:
+    """Parse source text; a syntax error becomes a located DF001 diagnostic."""
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as err:
+        message = str(err.message).splitlines()[0] if err.message else "invalid syntax"
+        raise CompileError(
+            [
+                Diagnostic(
+                    "DF001",
+                    f"syntax error: {message}",
+                    Location(display, err.raw_line, err.raw_column + 1),
+                )
+            ]
+        ) from None
+    except (RecursionError, MemoryError):
+        raise CompileError(
+            [Diagnostic("DF001", "source too deeply nested to parse", Location(display))]
+        ) from None
+    return SourceFile(path=path, display=display, text=text, module=module)
+
+
+def read_source(path: Path, display: str) -> SourceFile:
+    """Read and parse a file."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CompileError(
+            [Diagnostic("DF002", f"cannot read file: {err.strerror}", Location(display))]
+        ) from None
+    text = decode(data, display)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return parse_text(text, path, display)
