@@ -14,7 +14,8 @@ artifacts, and the override removes itself when the literal `self.next(...)` cal
 def decoflow_next_with(flow, next_args, renew=False):
     """Make the step's own `self.next(targets, ...)` transition with `next_args` instead.
 
-    An empty `next_args` keeps the step's own arguments. `renew`: the transition was already taken (by a replacement); take it again.
+    An empty `next_args` keeps the step's own arguments. `renew`: the transition was
+    already taken (by a replacement); take it again.
     """
 
     def next_with(*targets, **_written):

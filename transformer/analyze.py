@@ -200,7 +200,7 @@ class _FlowAnalysis:
         self.at_site: dict[int, set[int]] = {}
 
     def block(self, stmts: list[cst.BaseStatement] | tuple, states: set[int]) -> _Flow:
-        flow = _Flow(set(states), set(), set(states))
+        flow = _Flow(set(states), set(), set())
         for stmt in stmts:
             if not flow.normal:
                 break
@@ -223,7 +223,7 @@ class _FlowAnalysis:
             if id(stmt) in self.site_ids:
                 self.at_site.setdefault(self.site_ids[id(stmt)], set()).update(states)
                 after = {min(s + 1, 2) for s in states}
-                return _Flow(after, set(), set(states) | after)
+                return _Flow(after, set(), after)  # what is thrown in arrives after the yield
             for small in stmt.body:
                 if isinstance(small, cst.Return):
                     return _Flow(set(), set(states), set(states))
@@ -480,7 +480,7 @@ class GeneratorAnalyzer:
             sites.append(YieldSite(i, stmt, kind, y.value, target, maybe_second=any(s >= 1 for s in states)))
 
         tries = _TryFinder({id(s) for s in site_stmts})
-        func.visit(tries)
+        func.body.visit(tries)
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
         has_pre = not (body and id(body[0]) in site_index)
         return GeneratorInfo(

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 
+from .names import NameAllocator
 from .namespace import (
     METAFLOW,
-    Definition,
     Defined,
+    Definition,
     ImportFrom,
     ImportModule,
     Namespace,
@@ -27,7 +28,6 @@ from .namespace import (
     alias_name,
     dotted_name,
 )
-from .names import NameAllocator
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
 METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})

@@ -326,7 +326,7 @@ class StepRewriter:
         for local in locals_.values():
             self.alloc.reserve(local)
         if p_step in used:
-            bindings.append(line(f"{locals_[p_step]} = {self.site.name!r}"))
+            bindings.append(line(f'{locals_[p_step]} = "{self.site.name}"'))
         if p_flow in used and locals_[p_flow] != self_name:
             bindings.append(line(f"{locals_[p_flow]} = {self_name}"))
         if p_inputs in used and locals_[p_inputs] != inputs_name:

@@ -17,6 +17,7 @@ from .diagnostics import CompileError, Diagnostic
 from .discover import StepFinder, StepSite, is_user_step_decorator
 from .inline import Layer, StepRewriter
 from .locate import Locator
+from .names import names_in
 from .namespace import (
     METAFLOW,
     Defined,
@@ -26,7 +27,6 @@ from .namespace import (
     Resolver,
     build_namespace,
 )
-from .names import names_in
 from .options import CompileOptions
 from .render import render
 from .resolve import ModuleFinder, pythonpath_roots

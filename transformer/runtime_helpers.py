@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import libcst as cst
-
 from decoflow.runtime import HELPERS_PATH
 
 from .names import names_in
