@@ -54,6 +54,7 @@ class DecoratorUse:
     node: cst.Decorator = field(compare=False, repr=False)
     arguments: tuple[cst.Arg, ...] | None = field(compare=False)
     written: str  # how the use is written, e.g. "mod.deco"
+    via_with: bool = False  # attached by a `--with` spec rather than written on the step
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ class StepFinder:
             if isinstance(resolved, MetaflowName) and resolved.name in MUTATOR_BASES:
                 return True
         return False
+
+    def definition(self, target: Defined, func: cst.FunctionDef) -> DecoratorDef:
+        return self._definition(target, func)
 
     def _definition(self, target: Defined, func: cst.FunctionDef) -> DecoratorDef:
         key = (str(target.namespace.source.path), func.name.value)

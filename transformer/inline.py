@@ -398,7 +398,8 @@ class StepRewriter:
         out.extend(epilogue)
         if not out:
             out = [line("pass")]
-        out[0] = with_comment(out[0], f"@{layer.use.written} ({layer.use.definition.origin})")
+        via = "--with, " if layer.use.via_with else ""
+        out[0] = with_comment(out[0], f"@{layer.use.written} ({via}{layer.use.definition.origin})")
         return out
 
     def _attributes(self, layer: Layer) -> cst.BaseExpression:

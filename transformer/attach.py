@@ -1,0 +1,146 @@
+"""Pass 1c: bake `--with` specs into the steps, as `run --with` would attach them.
+
+A custom decorator from `--with mod.deco:k=v` becomes the outermost custom decorator of
+every step that does not already use it (Metaflow appends it after the static ones, and runs
+the last appended first). A Metaflow built-in (`--with retry:times=2`) is written as a
+static decorator on every step that lacks it, so the compiled flow deploys with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from .diagnostics import CompileError, Diagnostic, Location
+from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, is_user_step_decorator
+from .namespace import Defined, MetaflowName, Namespace, Resolver, Unresolved
+from .withspec import SpecError, WithSpec, parse_spec, python_literal
+
+
+@dataclass(frozen=True)
+class BuiltinAttach:
+    """A Metaflow decorator to write on steps lacking it: `@<local>(k=v, ...)`."""
+
+    spec: WithSpec
+    local_name: str  # the name the output uses for it
+    needs_import: bool
+
+
+def _arguments(spec: WithSpec) -> tuple[cst.Arg, ...] | None:
+    if not spec.has_attributes:
+        return None
+    return tuple(
+        cst.Arg(
+            keyword=cst.Name(k),
+            value=cst.parse_expression(python_literal(v)),
+            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+        )
+        for k, v in spec.attributes.items()
+    )
+
+
+class WithAttacher:
+    def __init__(self, resolver: Resolver, flow_ns: Namespace, finder: StepFinder, where: Location) -> None:
+        self.resolver = resolver
+        self.flow_ns = flow_ns
+        self.finder = finder
+        self.where = where
+
+    def attach(self, specs: tuple[str, ...], sites: list[StepSite]) -> tuple[list[StepSite], list[BuiltinAttach]]:
+        diagnostics: list[Diagnostic] = []
+        customs: list[DecoratorUse] = []
+        builtins: list[BuiltinAttach] = []
+        for raw in specs:
+            try:
+                spec = parse_spec(raw)
+            except SpecError as err:
+                diagnostics.append(Diagnostic("DF401", str(err), self.where))
+                continue
+            if spec.is_builtin:
+                builtins.append(self._builtin(spec))
+                continue
+            use = self._custom(spec, sites, diagnostics)
+            if use is not None:
+                customs.append(use)
+        if diagnostics:
+            raise CompileError(diagnostics)
+        out = []
+        for site in sites:
+            uses = list(site.uses)
+            for use in customs:  # each later spec wraps the ones before it
+                if all(u.definition.key != use.definition.key for u in uses):
+                    uses.insert(0, use)
+            out.append(replace(site, uses=tuple(uses)))
+        return out, builtins
+
+    def _builtin(self, spec: WithSpec) -> BuiltinAttach:
+        bound = self.resolver.resolve(self.flow_ns, spec.name) if spec.name in self.flow_ns.bindings else None
+        if bound == MetaflowName(spec.name):
+            return BuiltinAttach(spec, spec.name, False)
+        if bound is None:
+            return BuiltinAttach(spec, spec.name, True)
+        return BuiltinAttach(spec, f"metaflow_{spec.name}", True)
+
+    def _custom(self, spec: WithSpec, sites: list[StepSite], diagnostics: list[Diagnostic]) -> DecoratorUse | None:
+        if "." in spec.name:
+            module, _, attr = spec.name.rpartition(".")
+            target = self.resolver.attribute(self.resolver.module_object(module), attr)
+        else:
+            static = [u for s in sites for u in s.uses if u.definition.name == spec.name]
+            if not static:
+                diagnostics.append(
+                    Diagnostic(
+                        "DF404",
+                        f"--with '{spec.raw}': unknown decorator '{spec.name}' (not a Metaflow step "
+                        "decorator; name a custom one as module.name)",
+                        self.where,
+                    )
+                )
+                return None
+            return DecoratorUse(static[0].definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
+        if isinstance(target, Unresolved):
+            where = f" (searched: {self.resolver.finder.searched})" if target.missing_module else ""
+            diagnostics.append(Diagnostic("DF402", f"--with '{spec.raw}': {target.reason}{where}", self.where))
+            return None
+        if isinstance(target, MetaflowName):
+            diagnostics.append(Diagnostic("DF404", f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
+            return None
+        if not (
+            isinstance(target, Defined)
+            and isinstance(target.stmt, cst.FunctionDef)
+            and is_user_step_decorator(self.resolver, target.namespace, target.stmt)
+        ):
+            diagnostics.append(
+                Diagnostic("DF403", f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)
+            )
+            return None
+        definition = self.finder.definition(target, target.stmt)
+        return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
+
+
+def add_builtins(func: cst.FunctionDef, builtins: list[BuiltinAttach], resolver: Resolver, flow_ns: Namespace) -> cst.FunctionDef:
+    """Writes each built-in decorator the step lacks just above its `@step`."""
+    present = set()
+    for dec in func.decorators:
+        callee, _ = decorator_callee(dec)
+        target = resolver.expression(flow_ns, callee)
+        if isinstance(target, MetaflowName):
+            present.add(target.name)
+    missing = [b for b in builtins if b.spec.name not in present]
+    if not missing:
+        return func
+    decorators = list(func.decorators)
+    at = next(
+        (i for i, d in enumerate(decorators) if resolver.expression(flow_ns, decorator_callee(d)[0]) == MetaflowName("step")),
+        len(decorators),
+    )
+    new = []
+    for b in missing:
+        args = _arguments(b.spec)
+        expr: cst.BaseExpression = cst.Name(b.local_name)
+        if args:
+            expr = cst.Call(func=expr, args=[a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) for a in args[:-1]] + [args[-1]])
+        new.append(cst.Decorator(decorator=expr))
+    decorators[at:at] = new
+    return func.with_changes(decorators=decorators)
