@@ -97,6 +97,14 @@ class _SplitYieldLines(cst.CSTTransformer):
         return cst.FlattenSentinel(lines)
 
 
+def _has_shared_yield_line(func: cst.FunctionDef) -> bool:
+    for node in _walk(func):
+        if isinstance(node, cst.SimpleStatementLine) and len(node.body) > 1:
+            if any(_small_yield(s) is not None for s in node.body):
+                return True
+    return False
+
+
 def _small_yield(small: cst.BaseSmallStatement) -> cst.Yield | None:
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
         return small.value
@@ -372,12 +380,14 @@ class GeneratorAnalyzer:
         if diags:
             raise CompileError(diags)
 
-        func = original.visit(_SplitYieldLines())
+        func = original
+        if _has_shared_yield_line(original):
+            func = original.visit(_SplitYieldLines())
         assert isinstance(func, cst.FunctionDef)
         finder = _YieldFinder()
         func.visit(finder)
         # Locations of problems are reported on the original tree: map by position in text.
-        for node in finder.awaits:
+        for _node in finder.awaits:
             raise CompileError([Diagnostic("DF305", f"{label} uses async code; Metaflow runs only plain generators", def_where)])
         for y in finder.in_loop:
             diags.append(Diagnostic("DF304", f"{label} yields inside a loop; a decorator must yield exactly once", self._node_where(definition, original, func, y)))
@@ -386,7 +396,7 @@ class GeneratorAnalyzer:
                 diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
             else:
                 diags.append(Diagnostic("DF302", f"{label} yields inside an expression; write the yield as its own statement (`yield`, `yield X` or `name = yield X`)", self._node_where(definition, original, func, y)))
-        for stmt, y in finder.statement_yields:
+        for _stmt, y in finder.statement_yields:
             if isinstance(y.value, cst.From):
                 diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
         for ret in finder.returns:
@@ -405,7 +415,7 @@ class GeneratorAnalyzer:
         reached_any = any(flow.at_site.values())
         if not reached_any:
             raise CompileError([Diagnostic("DF301", f"{label} can never reach its yield", def_where)])
-        for i, stmt in enumerate(site_stmts):
+        for i in range(len(site_stmts)):
             states = flow.at_site.get(i, set())
             if states and 0 not in states:
                 raise CompileError(

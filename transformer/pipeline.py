@@ -11,7 +11,7 @@ from pathlib import Path
 import libcst as cst
 
 from .analyze import GeneratorAnalyzer, GeneratorInfo
-from .attach import WithAttacher, add_builtins
+from .attach import BuiltinAttach, WithAttacher, add_builtins
 from .carry import Carrier
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import StepFinder, StepSite, is_user_step_decorator
@@ -83,18 +83,23 @@ class Compilation:
         self.locator = Locator()
         self.flow_ns = build_namespace(source, None)
 
-    def run(self) -> str:
+    def plan(self) -> tuple[list[StepSite], list[BuiltinAttach], dict[tuple[str, str], GeneratorInfo]]:
+        """Discover, attach `--with`, analyse and check: everything before rewriting."""
         finder = StepFinder(self.resolver, self.flow_ns, self.locator)
         sites = finder.find()
-        in_flow_defs = self._in_flow_decorators()
-        if not any(site.uses for site in sites) and not in_flow_defs and not self.options.with_specs:
-            return self.source.text  # nothing to compile: the flow is its own output
         where = Location(self.source.display, 1, 1)
         sites, builtins = WithAttacher(self.resolver, self.flow_ns, finder, where).attach(
             tuple(self.options.with_specs), sites
         )
         infos = self._analyze(sites)
         self._check_uses(sites, infos)
+        return sites, builtins, infos
+
+    def run(self) -> str:
+        in_flow_defs = self._in_flow_decorators()
+        sites, builtins, infos = self.plan()
+        if not any(site.uses for site in sites) and not in_flow_defs and not builtins:
+            return self.source.text  # nothing to compile: the flow is its own output
 
         reserved = names_in(self.source.module) | set(helper_names())
         carrier = Carrier(self.resolver, self.flow_ns, reserved)

@@ -49,7 +49,6 @@ class ProjectConfig:
     flows: tuple[str, ...] = ()
     out_dir: str | None = None
     with_specs: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def configured(self) -> bool:
@@ -196,3 +195,153 @@ def mirror_outputs(inputs: Iterable[Path], out_dir: Path) -> dict[Path, Path]:
         return {}
     base = common_folder(inputs)
     return {src: out_dir / src.relative_to(base) for src in inputs}
+
+
+# -- compiling many files and bringing outputs up to date -----------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    """One compile: a flow file (or its text, when read from stdin) and its options."""
+
+    path: Path
+    options: Any  # CompileOptions; typed loosely so that this module imports nothing heavy
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a `Task`: the compiled code, or diagnostics, or an internal error."""
+
+    code: str | None = None
+    diagnostics: tuple[Any, ...] = ()
+    internal_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None
+
+
+def describe_exception(err: BaseException) -> str:
+    """`Type: message` on one line."""
+    message = " ".join(str(err).split())
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def compile_task(task: Task) -> Outcome:
+    """Compile one task, turning every failure into data (safe to run in a worker process).
+
+    `CompileError` becomes its diagnostics; any other exception is a bug in decoflow and
+    becomes `internal_error`. (Exceptions are not returned as such: `CompileError` does not
+    survive pickling with its diagnostics.)
+    """
+    from .diagnostics import CompileError
+
+    try:
+        if task.text is None:
+            from . import compile_file
+
+            code = compile_file(task.path, task.options)
+        else:
+            from . import compile_source
+
+            code = compile_source(task.text, task.path, task.options)
+    except CompileError as err:
+        return Outcome(diagnostics=tuple(err.diagnostics))
+    except Exception as err:  # noqa: BLE001 - reported as an internal error, never a traceback
+        return Outcome(internal_error=describe_exception(err))
+    return Outcome(code=code)
+
+
+def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcome]:
+    """Compile every task; in parallel processes when there are several, results in task order.
+
+    `jobs` caps the number of processes (default: the number of CPUs).
+    """
+    workers = min(len(tasks), jobs or os.cpu_count() or 1)
+    if workers <= 1:
+        return [compile_task(task) for task in tasks]
+
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        executor = ProcessPoolExecutor(max_workers=workers)
+    except (OSError, NotImplementedError, ImportError):  # no process support: compile here
+        return [compile_task(task) for task in tasks]
+    with executor:
+        futures = [executor.submit(compile_task, task) for task in tasks]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except BrokenProcessPool as err:
+                outcomes.append(Outcome(internal_error=describe_exception(err) or "worker died"))
+            except Exception as err:  # noqa: BLE001 - e.g. an unpicklable result
+                outcomes.append(Outcome(internal_error=describe_exception(err)))
+    return outcomes
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_bytes_or_none(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary file in the same folder, then a rename.
+
+    Readers see the old content or the new, never a partial file. An existing file keeps its
+    permission bits; a new one gets the usual ones (0666 less the umask).
+    """
+    import stat
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".decoflow-tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def unified_diff(old: bytes | None, new: bytes, label: str) -> str:
+    """A unified diff (`--- a/<label>`, `+++ b/<label>`) from `old` (None: missing) to `new`.
+
+    Undecodable bytes survive as surrogate escapes: encode the result with
+    `errors="surrogateescape"`.
+    """
+    import difflib
+
+    def lines(data: bytes) -> list[str]:
+        return data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+
+    fromfile = "/dev/null" if old is None else f"a/{label}"
+    diff = difflib.unified_diff(lines(old or b""), lines(new), fromfile, f"b/{label}")
+    out = []
+    for line in diff:
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        out.append(line)
+    return "".join(out)

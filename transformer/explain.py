@@ -1,0 +1,72 @@
+"""`decoflow explain`: what the compiler does to each step, in words, and side by side.
+
+For each step: the custom decorators inlined, outermost first, where each is defined, and
+what each of its yields does (runs the step, skips it, skips with `self.next` arguments,
+replaces it, or decides at run time). With `step=`, the compiled step is shown after its
+source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+
+from .analyze import YieldKind
+from .options import CompileOptions
+from .pipeline import Compilation, display_path, project_root
+from .source import decode, parse_text
+
+_KIND_WORDS = {
+    YieldKind.RUN: "runs the step",
+    YieldKind.SKIP: "skips the step",
+    YieldKind.SKIP_NEXT: "skips the step, self.next gets its arguments",
+    YieldKind.REPLACE: "replaces the step",
+    YieldKind.DYNAMIC: "decided at run time (run, skip or replace)",
+}
+
+
+def explain_file(path: Path | str, options: CompileOptions | None = None, step: str | None = None) -> str:
+    options = options or CompileOptions()
+    path = Path(path).resolve()
+    root = (options.project_root or project_root(path)).resolve()
+    display = display_path(path, root)
+    source = parse_text(decode(path.read_bytes(), display), path, display)
+    compilation = Compilation(source, options)
+    sites, builtins, infos = compilation.plan()
+    lines: list[str] = []
+    names = [s.name for s in sites]
+    if step is not None and step not in names:
+        raise KeyError(f"no step named '{step}' in {display} (steps: {', '.join(names)})")
+    for site in sites:
+        if step is not None and site.name != step:
+            continue
+        lines.append(f"step {site.name}" + ("" if site.uses else ": no custom decorators"))
+        for level, use in enumerate(site.uses, start=1):
+            info = infos[use.definition.key]
+            via = ", from --with" if use.via_with else ""
+            lines.append(f"  {level}. @{use.written} ({use.definition.origin}{via})")
+            for ys in info.sites:
+                where = compilation.locator.locate(use.definition.namespace.source, ys.stmt)
+                lines.append(f"       yield at line {where.line}: {_KIND_WORDS[ys.kind]}")
+            if info.may_not_yield:
+                lines.append("       may finish without yielding: the task fails then, as in Metaflow")
+        for b in builtins:
+            lines.append(f"  + @{b.spec.name} from --with {b.spec.raw}")
+    if step is not None:
+        site = next(s for s in sites if s.name == step)
+        compiled = cst.parse_module(compilation.run())
+        new = _find_step(compiled, site.class_name, step)
+        empty = cst.Module(body=[])
+        lines += ["", f"--- source: {display}, step {step}", empty.code_for_node(site.func).strip("\n")]
+        lines += ["", f"+++ compiled: step {step}", empty.code_for_node(new).strip("\n") if new else "(not found)"]
+    return "\n".join(lines) + "\n"
+
+
+def _find_step(module: cst.Module, class_name: str, step: str) -> cst.FunctionDef | None:
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == class_name:
+            for item in stmt.body.body:
+                if isinstance(item, cst.FunctionDef) and item.name.value == step:
+                    return item
+    return None
