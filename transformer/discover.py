@@ -166,6 +166,17 @@ class StepFinder:
                     )
                 )
                 continue
+            if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "DF204",
+                        f"@{written} is built at run time (not a `def`); decoflow can only inline "
+                        "decorators defined with @user_step_decorator on a generator function",
+                        where,
+                        ((self.locator.locate(target.namespace.source, stmt), "assigned here"),),
+                    )
+                )
+                continue
             if not isinstance(stmt, cst.FunctionDef) or not is_user_step_decorator(
                 self.resolver, target.namespace, stmt
             ):

@@ -276,6 +276,8 @@ class Resolver:
 
     def attribute(self, base: Target, attr: str, depth: int = 0) -> Target:
         """What `base.attr` refers to."""
+        if isinstance(base, Unresolved):
+            return base
         if not isinstance(base, ModuleObject):
             return Unresolved(f"cannot follow attribute '{attr}'")
         if base.dotted == METAFLOW or base.dotted.startswith(METAFLOW + "."):

@@ -1,0 +1,371 @@
+"""Unit tests for the compiler passes: before/after tables and located diagnostics.
+
+These run no Metaflow; the differential tests (test_differential.py) check behaviour.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from decoflow.transformer import CompileError, CompileOptions, compile_source
+from decoflow.transformer.names import NameAllocator
+from decoflow.transformer.returns import ReturnEliminator
+from decoflow.transformer.withspec import SpecError, parse_spec
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+# --- return elimination ------------------------------------------------------------------
+
+RETURNS = [
+    (
+        "return in if, rest guarded",
+        """
+        a()
+        if x:
+            return
+        b()
+        """,
+        """
+        a()
+        if x:
+            done = True
+        if not done:
+            b()
+        """,
+    ),
+    (
+        "return in a loop breaks, rest guarded after the loop",
+        """
+        for i in y:
+            if i:
+                return
+            c(i)
+        d()
+        """,
+        """
+        for i in y:
+            if i:
+                done = True
+                break
+            c(i)
+        if not done:
+            d()
+        """,
+    ),
+    (
+        "nested loops propagate the break",
+        """
+        for i in y:
+            for j in i:
+                return
+            e()
+        """,
+        """
+        for i in y:
+            for j in i:
+                done = True
+                break
+            if done:
+                break
+            e()
+        """,
+    ),
+    (
+        "try/else is skipped after a return in the body",
+        """
+        try:
+            return
+        except E:
+            pass
+        else:
+            f()
+        """,
+        """
+        try:
+            done = True
+        except E:
+            pass
+        else:
+            if not done:
+                f()
+        """,
+    ),
+    (
+        "a returned value is still evaluated",
+        """
+        return compute()
+        """,
+        """
+        compute()
+        done = True
+        """,
+    ),
+    (
+        "nested functions keep their returns",
+        """
+        def g():
+            return 1
+        h()
+        """,
+        """
+        def g():
+            return 1
+        h()
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize("name,before,after", RETURNS, ids=[r[0] for r in RETURNS])
+def test_return_elimination(name: str, before: str, after: str) -> None:
+    module = cst.parse_module(dedent(before))
+    out = ReturnEliminator("done").statements(list(module.body))
+    assert cst.Module(body=out).code == dedent(after)
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def test_allocator_prefers_the_name_then_prefix_then_number() -> None:
+    alloc = NameAllocator({"start", "deco_start"})
+    assert alloc.claim("duration", prefix="deco") == "duration"
+    assert alloc.claim("start", prefix="deco") == "deco_start_2"
+    assert alloc.claim("class", prefix="deco") == "deco_class"
+
+
+# --- --with specs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw,name,attrs",
+    [
+        ("mod.deco", "mod.deco", {}),
+        ("retry:times=2", "retry", {"times": 2}),
+        ('m.d:cfg={"k": [1, 2]},x=1.5,s=hello,t=true', "m.d", {"cfg": {"k": [1, 2]}, "x": 1.5, "s": "hello", "t": True}),
+        ("m.d:label=a,b", "m.d", {"label": "a,b"}),
+    ],
+)
+def test_with_spec_values_parse_as_metaflow_parses_them(raw: str, name: str, attrs: dict) -> None:
+    spec = parse_spec(raw)
+    assert (spec.name, spec.attributes) == (name, attrs)
+
+
+@pytest.mark.parametrize("raw", ["", ":x=1", "m.d:novalue", "1bad.name"])
+def test_malformed_with_specs_are_rejected(raw: str) -> None:
+    with pytest.raises(SpecError):
+        parse_spec(raw)
+
+
+# --- whole-file compiles: before/after -----------------------------------------------------
+
+DECOS = dedent(
+    """
+    import time
+    from metaflow import user_step_decorator as usd, USER_SKIP_STEP
+
+    LABEL = "t"
+
+    def stamp():
+        return LABEL + str(round(time.time()) * 0)
+
+    def unused():
+        return 1
+
+    @usd
+    def timer(step_name, flow, inputs=None, attributes=None):
+        start = stamp()
+        yield
+        flow.stamped = start
+
+    @usd
+    def skipper(s, self, ins):
+        yield USER_SKIP_STEP
+    """
+)
+
+
+def compile_text(tmp_path: Path, flow: str, decos: str = DECOS, **opts) -> str:
+    (tmp_path / "decos.py").write_text(decos)
+    (tmp_path / "flow.py").write_text(dedent(flow))
+    return compile_source(dedent(flow), tmp_path / "flow.py", CompileOptions(project_root=tmp_path, **opts))
+
+
+def test_helpers_are_carried_only_when_needed(tmp_path: Path) -> None:
+    out = compile_text(
+        tmp_path,
+        """
+        from metaflow import FlowSpec, step
+        from decos import timer
+
+        class F(FlowSpec):
+            @timer
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """,
+    )
+    assert "def stamp():" in out and 'LABEL = "t"' in out and "import time" in out
+    assert "def unused" not in out
+    assert "user_step_decorator" not in out and "usd" not in out and "from decos import" not in out
+    assert "# @timer (decos.py:" in out
+
+
+def test_carried_helper_renamed_when_the_flow_uses_its_name(tmp_path: Path) -> None:
+    out = compile_text(
+        tmp_path,
+        """
+        from metaflow import FlowSpec, step
+        from decos import timer
+
+        def stamp():
+            return "the flow's own"
+
+        class F(FlowSpec):
+            @timer
+            @step
+            def start(self):
+                self.own = stamp()
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """,
+    )
+    assert "def decos_stamp():" in out
+    assert "start = decos_stamp()" in out
+    assert "self.own = stamp()" in out
+
+
+def test_skip_step_constant_never_appears(tmp_path: Path) -> None:
+    out = compile_text(
+        tmp_path,
+        """
+        from metaflow import FlowSpec, step
+        import decos
+
+        class F(FlowSpec):
+            @decos.skipper
+            @step
+            def start(self):
+                self.x = 1
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """,
+    )
+    assert "USER_SKIP_STEP" not in out and "import decos" not in out
+    assert "self.x = 1" not in out  # skipped statically: the body is not even emitted
+    assert out.rstrip().endswith("pass")
+
+
+def test_flow_without_custom_decorators_is_its_own_output(tmp_path: Path) -> None:
+    flow = dedent(
+        """
+        from metaflow import FlowSpec, step
+
+        class F(FlowSpec):
+            @step
+            def start(self):  # comment
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    assert compile_text(tmp_path, flow) == flow
+
+
+# --- diagnostics -------------------------------------------------------------------------
+
+BAD = [
+    ("loop", "for i in range(2):\n        yield", "DF304"),
+    ("yield from", "yield from other()", "DF303"),
+    ("two yields", "yield\n    yield", "DF308"),
+    ("never yields", "return\n    yield", "DF301"),
+    ("in expression", "print((yield))", "DF302"),
+]
+
+
+@pytest.mark.parametrize("name,body,code", BAD, ids=[b[0] for b in BAD])
+def test_bad_decorators_get_located_diagnostics(tmp_path: Path, name: str, body: str, code: str) -> None:
+    decos = f"from metaflow import user_step_decorator\n\n@user_step_decorator\ndef bad(step_name, flow, inputs):\n    {body}\n"
+    flow = """
+    from metaflow import FlowSpec, step
+    from decos import bad
+
+    class F(FlowSpec):
+        @bad
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+    with pytest.raises(CompileError) as err:
+        compile_text(tmp_path, flow, decos)
+    text = "\n".join(d.format() for d in err.value.diagnostics)
+    assert f" {code} " in text
+    assert text.startswith("decos.py:")
+    assert "flow.py:5:5: note: @bad used here" in text
+
+
+def test_wrong_arity_and_positional_arguments(tmp_path: Path) -> None:
+    decos = "from metaflow import user_step_decorator\n\n@user_step_decorator\ndef two(a, b):\n    yield\n"
+    flow = """
+    from metaflow import FlowSpec, step
+    from decos import two
+
+    class F(FlowSpec):
+        @two
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+    with pytest.raises(CompileError) as err:
+        compile_text(tmp_path, flow, decos)
+    assert err.value.diagnostics[0].code == "DF306"
+    assert str(err.value.diagnostics[0].location) == "decos.py:4:1"
+
+
+def test_missing_module_names_where_it_looked(tmp_path: Path) -> None:
+    flow = """
+    from metaflow import FlowSpec, step
+    from obs.core import deco
+
+    class F(FlowSpec):
+        @deco
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+    with pytest.raises(CompileError) as err:
+        compile_text(tmp_path, flow)
+    diag = err.value.diagnostics[0]
+    assert diag.code == "DF201"
+    assert str(diag.location) == "flow.py:5:5"
+    assert "cannot find module 'obs.core'" in diag.message and "searched:" in diag.message
