@@ -369,3 +369,34 @@ def test_missing_module_names_where_it_looked(tmp_path: Path) -> None:
     assert diag.code == "DF201"
     assert str(diag.location) == "flow.py:5:5"
     assert "cannot find module 'obs.core'" in diag.message and "searched:" in diag.message
+
+
+def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path) -> None:
+    decos = dedent(
+        """
+        from metaflow import user_step_decorator
+
+        @user_step_decorator
+        def retry_skip(step_name, flow, inputs):
+            try:
+                yield
+            except Exception:
+                yield {}
+        """
+    )
+    flow = """
+    from metaflow import FlowSpec, step
+    from decos import retry_skip
+
+    class F(FlowSpec):
+        @retry_skip
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+    out = compile_text(tmp_path, flow, decos)
+    assert "raise RuntimeError('@retry_skip should only yield once')" in out

@@ -206,6 +206,8 @@ class _FlowAnalysis:
     def __init__(self, site_ids: dict[int, int]) -> None:
         self.site_ids = site_ids  # id(stmt) -> site index
         self.at_site: dict[int, set[int]] = {}
+        self.normally: dict[int, set[int]] = {}  # states reaching a site without an exception
+        self._handling = 0
 
     def block(self, stmts: list[cst.BaseStatement] | tuple, states: set[int]) -> _Flow:
         flow = _Flow(set(states), set(), set())
@@ -230,6 +232,8 @@ class _FlowAnalysis:
         if isinstance(stmt, cst.SimpleStatementLine):
             if id(stmt) in self.site_ids:
                 self.at_site.setdefault(self.site_ids[id(stmt)], set()).update(states)
+                if not self._handling:
+                    self.normally.setdefault(self.site_ids[id(stmt)], set()).update(states)
                 after = {min(s + 1, 2) for s in states}
                 return _Flow(after, set(), after)  # what is thrown in arrives after the yield
             for small in stmt.body:
@@ -264,7 +268,9 @@ class _FlowAnalysis:
             returned = set(body.returned)
             raised = set(body.raised)
             for handler in stmt.handlers:
+                self._handling += 1
                 h = self.block(self.body_of(handler), body.raised)
+                self._handling -= 1
                 normal |= h.normal
                 returned |= h.returned
                 raised |= h.raised
@@ -416,7 +422,7 @@ class GeneratorAnalyzer:
         if not reached_any:
             raise CompileError([Diagnostic("DF301", f"{label} can never reach its yield", def_where)])
         for i in range(len(site_stmts)):
-            states = flow.at_site.get(i, set())
+            states = flow.normally.get(i, set())  # reached only through an exception: run time decides
             if states and 0 not in states:
                 raise CompileError(
                     [Diagnostic("DF308", f"{label} yields twice on one path; a decorator must yield exactly once", self._node_where(definition, original, func, finder.statement_yields[i][1]))]
