@@ -1,39 +1,401 @@
-"""The `decoflow` command line: a thin shell over `decoflow.transformer`."""
+"""The `decoflow` command line: a thin shell over `decoflow.transformer`.
+
+Exit codes follow black's:
+
+    0    done, or (with --check) everything up to date
+    1    a diagnostic was reported, an output could not be written, or (with --check) an
+         output is missing or stale, or (with --exit-nonzero-on-change) an output was written
+    2    usage error (bad options, no inputs, an output that would overwrite an input)
+    123  internal error: a bug in decoflow (reported on one line, never as a traceback)
+
+Status lines (`wrote <path>`, `would rewrite <path>`) and diagnostics go to stderr; stdout
+carries only compiled code (when writing to stdout) and diffs.
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 123
 
-@click.group()
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def internal_error_line(description: str) -> str:
+    """The one line printed for a bug in decoflow."""
+    return (
+        f"error: internal error: {description} "
+        "(please report this at the decoflow issue tracker)"
+    )
+
+
+def guard_internal_errors(func: F) -> F:
+    """Turn any unexpected exception in a command into one line and exit code 123."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from decoflow.transformer.project import describe_exception
+
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - the contract is "one line, exit 123"
+            click.echo(internal_error_line(describe_exception(err)), err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def usage_error(message: str) -> NoReturn:
+    """Exit 2 with click's usage-error formatting."""
+    raise click.UsageError(message)
+
+
+def shown(path: Path) -> str:
+    """A path as status lines show it: relative to the working directory when below it."""
+    from decoflow.transformer.project import absolute
+
+    try:
+        return path.relative_to(absolute(Path.cwd())).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="decoflow")
 def main() -> None:
     """Compile Metaflow custom step decorators inline into plain flows."""
 
 
-@main.command()
-@click.argument("flow", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
-def compile(flow: Path, output: Path | None) -> None:
-    """Compile FLOW into a plain Metaflow flow."""
-    from decoflow.transformer import CompileError, compile_file
+# -- compile ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One input and where its output goes (`output` None: stdout)."""
+
+    source: Path
+    output: Path | None
+    options: Any  # CompileOptions
+    text: str | None = None  # the source text when read from stdin
+
+
+class Configs:
+    """Project configurations, read once per project root."""
+
+    def __init__(self) -> None:
+        self._by_root: dict[Path, Any] = {}
+
+    def for_path(self, path: Path) -> Any:
+        from decoflow.transformer.project import ConfigError, find_root, load_config
+
+        root = find_root(path)
+        if root not in self._by_root:
+            try:
+                self._by_root[root] = load_config(root)
+            except ConfigError as err:
+                usage_error(str(err))
+        return self._by_root[root]
+
+
+def _options(config: Any, cli_specs: Sequence[str]) -> Any:
+    from decoflow.transformer import CompileOptions
+
+    return CompileOptions(
+        with_specs=(*config.with_specs, *cli_specs), project_root=config.root
+    )
+
+
+def _configured_targets(
+    out_dir: Path | None, cli_specs: Sequence[str], quiet: bool
+) -> list[Target]:
+    """The flows listed in `[tool.decoflow]` of the project around the working directory."""
+    from decoflow.transformer.project import (
+        ConfigError,
+        absolute,
+        expand_flows,
+        find_config,
+        mirror_outputs,
+    )
 
     try:
-        code = compile_file(flow)
+        config = find_config(Path.cwd())
+    except ConfigError as err:
+        usage_error(str(err))
+    if not config.configured:
+        where = config.pyproject or (config.root / "pyproject.toml")
+        usage_error(
+            f"no FILES given and no flows configured in [tool.decoflow] of {where} "
+            "(give FILES, `-` for stdin, or set `flows` and `out-dir` there)"
+        )
+    try:
+        flows, warnings = expand_flows(config)
+    except ConfigError as err:
+        usage_error(str(err))
+    if not quiet:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+    if not flows:
+        usage_error(f"the flows configured in {config.pyproject} matched no files")
+    destination = absolute(out_dir) if out_dir is not None else config.out_path()
+    if destination is None:
+        usage_error(f"no `out-dir` in [tool.decoflow] of {config.pyproject} and no --out-dir given")
+    options = _options(config, cli_specs)
+    return [
+        Target(source, output, options)
+        for source, output in mirror_outputs(flows, destination).items()
+    ]
+
+
+def _explicit_targets(
+    files: Sequence[str],
+    output: str | None,
+    out_dir: Path | None,
+    cli_specs: Sequence[str],
+    stdin_filename: Path | None,
+) -> list[Target]:
+    """The FILES given on the command line and their outputs."""
+    from decoflow.transformer.project import absolute, mirror_outputs
+
+    configs = Configs()
+    if STDIN in files:
+        if len(files) > 1:
+            usage_error("`-` (stdin) cannot be combined with other FILES")
+        if out_dir is not None:
+            usage_error("--out-dir cannot name an output for stdin: use -o")
+        source = absolute(stdin_filename or Path.cwd() / STDIN_NAME)
+        data = click.get_binary_stream("stdin").read()
+        config = configs.for_path(source.parent)
+        options = _options(config, cli_specs)
+        text = _decode_stdin(data, source, config.root)
+        dest = None if output in (None, STDIN) else absolute(output)
+        return [Target(source, dest, options, text=text)]
+
+    sources = [absolute(name) for name in files]
+    if len(set(sources)) != len(sources):
+        usage_error("a file is named more than once")
+    if output is not None:
+        if len(sources) > 1:
+            usage_error("-o names one output: use --out-dir for several FILES")
+        dest = None if output == STDIN else absolute(output)
+        mapping = {sources[0]: dest}
+    elif out_dir is not None:
+        mapping = dict(mirror_outputs(sources, absolute(out_dir)))
+    elif len(sources) == 1:
+        mapping = {sources[0]: None}
+    else:
+        usage_error(
+            "several FILES need --out-dir (or run `decoflow compile` with no FILES to build "
+            "the flows configured in pyproject.toml)"
+        )
+    return [
+        Target(source, dest, _options(configs.for_path(source), cli_specs))
+        for source, dest in mapping.items()
+    ]
+
+
+def _decode_stdin(data: bytes, source: Path, root: Path) -> str:
+    from decoflow.transformer.pipeline import display_path
+    from decoflow.transformer.source import decode
+
+    return decode(data, display_path(source, root))
+
+
+def _check_no_overwrite(targets: Sequence[Target]) -> None:
+    """Refuse (exit 2) any output that is an input: decoflow never overwrites a source."""
+    sources = {target.source for target in targets if target.text is None}
+    for target in targets:
+        if target.output is not None and target.output in sources:
+            usage_error(f"refusing to overwrite the input file {shown(target.output)}")
+
+
+def _write_stdout(text: str) -> None:
+    stream = click.get_binary_stream("stdout")
+    stream.write(text.encode("utf-8", errors="surrogateescape"))
+    stream.flush()
+
+
+@main.command("compile")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the one compiled FILE here (`-`: stdout). Default for one FILE: stdout.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each compiled FILE here, mirroring its path below the FILES' common folder. "
+    "Overrides `out-dir` of [tool.decoflow].",
+)
+@click.option(
+    "--with",
+    "with_specs",
+    multiple=True,
+    metavar="SPEC",
+    help="Apply a decorator to every step, as Metaflow's --with does (repeatable; added to "
+    "`with` of [tool.decoflow]).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any output is missing or stale.")
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of what would change.")
+@click.option(
+    "--exit-nonzero-on-change",
+    is_flag=True,
+    help="Write outputs, and exit 1 if any changed (for pre-commit).",
+)
+@click.option(
+    "--stdin-filename",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With `-`: the path the source on stdin stands for (resolves its imports).",
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Processes to compile with (default: CPUs).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Also name the outputs that were up to date.")
+@guard_internal_errors
+def compile_command(
+    files: tuple[str, ...],
+    output: str | None,
+    out_dir: Path | None,
+    with_specs: tuple[str, ...],
+    check: bool,
+    diff: bool,
+    exit_nonzero_on_change: bool,
+    stdin_filename: Path | None,
+    jobs: int | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Compile FILES (or, with none, the flows configured in pyproject.toml) into plain flows.
+
+    \b
+    decoflow compile flow.py                  # print the compiled flow
+    decoflow compile flow.py -o build/flow.py
+    decoflow compile flows/*.py --out-dir build
+    decoflow compile                          # every flow of [tool.decoflow]
+    decoflow compile --check                  # exit 1 if a configured output is stale
+    cat flow.py | decoflow compile -          # stdin to stdout
+    """
+    from decoflow.transformer.project import Task as CompileTask
+    from decoflow.transformer.project import (
+        compile_tasks,
+        read_bytes_or_none,
+        unified_diff,
+        write_atomic,
+    )
+
+    if output is not None and out_dir is not None:
+        usage_error("-o/--output and --out-dir cannot be used together")
+    if stdin_filename is not None and STDIN not in files:
+        usage_error("--stdin-filename only applies when reading `-` (stdin)")
+    if files:
+        targets = _explicit_targets(files, output, out_dir, with_specs, stdin_filename)
+    else:
+        if output is not None:
+            usage_error("-o needs one FILE; to build the configured flows use --out-dir")
+        targets = _configured_targets(out_dir, with_specs, quiet)
+    _check_no_overwrite(targets)
+    if (check or diff) and any(t.output is None for t in targets):
+        usage_error(
+            "--check and --diff compare against output files: give -o or --out-dir, "
+            "or run with no FILES to use [tool.decoflow]"
+        )
+
+    outcomes = compile_tasks(
+        [CompileTask(t.source, t.options, t.text) for t in targets], jobs=jobs
+    )
+
+    status = EXIT_OK
+    internal = False
+    for target, outcome in zip(targets, outcomes):
+        if outcome.internal_error is not None:
+            click.echo(internal_error_line(outcome.internal_error), err=True)
+            internal = True
+            continue
+        if not outcome.ok:
+            for diagnostic in outcome.diagnostics:
+                click.echo(diagnostic.format(), err=True)
+            status = EXIT_FAILED
+            continue
+        assert outcome.code is not None
+        if target.output is None:
+            _write_stdout(outcome.code)
+            continue
+        new = outcome.code.encode("utf-8", errors="surrogateescape")
+        try:
+            old = read_bytes_or_none(target.output)
+        except OSError as err:
+            click.echo(f"error: cannot read {shown(target.output)}: {err.strerror}", err=True)
+            status = EXIT_FAILED
+            continue
+        if old == new:
+            if verbose and not quiet:
+                click.echo(f"unchanged {shown(target.output)}", err=True)
+            continue
+        if diff:
+            _write_stdout(unified_diff(old, new, shown(target.output)))
+        if check or diff:
+            if check:
+                status = EXIT_FAILED
+                if not quiet:
+                    click.echo(f"would rewrite {shown(target.output)}", err=True)
+            continue
+        try:
+            write_atomic(target.output, new)
+        except OSError as err:
+            click.echo(f"error: cannot write {shown(target.output)}: {err.strerror}", err=True)
+            status = EXIT_FAILED
+            continue
+        if exit_nonzero_on_change:
+            status = EXIT_FAILED
+        if not quiet:
+            click.echo(f"wrote {shown(target.output)}", err=True)
+    if internal:
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(status)
+
+
+# -- explain ---------------------------------------------------------------------------------
+
+
+@main.command("explain")
+@click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--step", "step", metavar="NAME", help="Show this step compiled, beside its source.")
+@click.option("--with", "with_specs", multiple=True, metavar="SPEC", help="As for `compile`.")
+@guard_internal_errors
+def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -> None:
+    """Explain what compiling FLOW does: for each step, the decorators inlined, in which
+    order, where each comes from, and what each yield does."""
+    from decoflow.transformer import CompileError
+    from decoflow.transformer.explain import explain_file
+    from decoflow.transformer.project import absolute
+
+    path = absolute(flow)
+    options = _options(Configs().for_path(path), with_specs)
+    try:
+        text = explain_file(path, options, step=step)
     except CompileError as err:
-        for diag in err.diagnostics:
-            click.echo(diag.format(), err=True)
-        sys.exit(1)
-    if output is None:
-        sys.stdout.write(code)
-        return
-    if output.resolve() == flow.resolve():
-        click.echo(f"{output}: refusing to overwrite the input file", err=True)
-        sys.exit(2)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.decoflow-tmp")
-    tmp.write_text(code, encoding="utf-8")
-    tmp.replace(output)
+        for diagnostic in err.diagnostics:
+            click.echo(diagnostic.format(), err=True)
+        sys.exit(EXIT_FAILED)
+    _write_stdout(text if text.endswith("\n") else text + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
