@@ -24,6 +24,18 @@ $(VENV_OLD)/.installed:
 venv: $(VENV)/.installed
 venv-old: $(VENV_OLD)/.installed
 
+# Argo Workflows spec generation (tests/test_argo.py): Metaflow + an S3 stand-in (moto).
+VENV_ARGO := .venv-argo
+.PHONY: venv-argo
+$(VENV_ARGO)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_ARGO)
+	$(VENV_ARGO)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_ARGO)/bin/python -m pip install --quiet 'metaflow==2.19.39' 'kubernetes<34' boto3 'moto==5.2.5' flask flask-cors
+	$(VENV_ARGO)/bin/python -m pip install --quiet -e .
+	touch $@
+
+venv-argo: $(VENV_ARGO)/.installed
+
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py $(DEMO_DIR)
 
