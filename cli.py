@@ -180,7 +180,7 @@ def _explicit_targets(
         if out_dir is not None:
             usage_error("--out-dir cannot name an output for stdin: use -o")
         source = absolute(stdin_filename or Path.cwd() / STDIN_NAME)
-        data = click.get_binary_stream("stdin").read()
+        data = _read_stdin()
         config = configs.for_path(source.parent)
         options = _options(config, cli_specs)
         text = _decode_stdin(data, source, config.root)
@@ -210,6 +210,11 @@ def _explicit_targets(
     ]
 
 
+def _read_stdin() -> bytes:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8")
+
+
 def _decode_stdin(data: bytes, source: Path, root: Path) -> str:
     from decoflow.transformer.pipeline import display_path
     from decoflow.transformer.source import decode
@@ -226,9 +231,7 @@ def _check_no_overwrite(targets: Sequence[Target]) -> None:
 
 
 def _write_stdout(text: str) -> None:
-    stream = click.get_binary_stream("stdout")
-    stream.write(text.encode("utf-8", errors="surrogateescape"))
-    stream.flush()
+    click.echo(text.encode("utf-8", errors="surrogateescape"), nl=False)  # bytes: written as is
 
 
 @main.command("compile")
@@ -394,6 +397,13 @@ def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -
         for diagnostic in err.diagnostics:
             click.echo(diagnostic.format(), err=True)
         sys.exit(EXIT_FAILED)
+    except LookupError as err:
+        # explain_file raises KeyError("no step named ...") for an unknown --step: the user's
+        # mistake, not a bug. Any other lookup failure is a bug and stays an internal error.
+        message = err.args[0] if err.args and isinstance(err.args[0], str) else ""
+        if step is not None and message.startswith("no step named"):
+            usage_error(message)
+        raise
     _write_stdout(text if text.endswith("\n") else text + "\n")
 
 

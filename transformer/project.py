@@ -11,7 +11,10 @@ output). Outputs mirror the flows' paths below their common folder: with the con
 `flows/waiterflow.py` compiles to `build/waiterflow.py` and `flows/team/aflow.py` to
 `build/team/aflow.py`.
 
-Nothing here compiles anything; it only answers "which files, from where, to where".
+The second half brings outputs up to date: `compile_tasks` compiles many flows (in
+parallel processes when there are several) and turns every failure into data;
+`write_atomic` writes through a temporary file and a rename; `unified_diff` shows a change.
+The command line (`decoflow.cli`) decides what to do with them.
 """
 
 from __future__ import annotations
