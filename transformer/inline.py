@@ -385,7 +385,7 @@ class StepRewriter:
             PLACEHOLDER.format(site.index): self._site(layer, site, run_inner, locals_, yielded)
             for site in info.sites
         }
-        after = f"@{name}: after the step"
+        after = f"@{layer.use.written}: after the step"
         replaced = cst.IndentedBlock(body=stmts).visit(_Placeholders(expansions, after))
         stmts = list(replaced.body)  # type: ignore[union-attr]
         out: list[cst.BaseStatement] = []

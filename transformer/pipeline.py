@@ -67,7 +67,12 @@ def compile_source(source: str, path: Path | str, options: CompileOptions) -> st
     display = display_path(path, root)
     bom = source.startswith("\ufeff")
     flow_source = parse_text(source[1:] if bom else source, path, display)
-    output = Compilation(flow_source, options).run()
+    try:
+        output = Compilation(flow_source, options).run()
+    except RecursionError:
+        raise CompileError(
+            [Diagnostic("DF003", "code nested too deeply for decoflow to analyse", Location(display))]
+        ) from None
     return ("\ufeff" + output) if bom and output is not source else output
 
 

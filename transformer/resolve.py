@@ -55,14 +55,30 @@ def pythonpath_roots() -> tuple[Path, ...]:
     return tuple(Path(p).resolve() for p in raw.split(os.pathsep) if p)
 
 
+# Parsed modules, shared by every compile in this process (a batch parses each module once).
+# Keyed by path, size and modification time, so an edited module is read again.
+_PARSED: dict[tuple[Path, int, int], SourceFile] = {}
+
+
+def parse_cached(path: Path, display: str) -> SourceFile:
+    try:
+        stat = path.stat()
+        key = (path, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return read_source(path, display)
+    found = _PARSED.get(key)
+    if found is None or found.display != display:
+        found = _PARSED[key] = read_source(path, display)
+    return found
+
+
 class ModuleFinder:
-    """Looks modules up by dotted name and caches every parse (one parse per file per run)."""
+    """Looks modules up by dotted name; parses are shared across compiles (`parse_cached`)."""
 
     def __init__(self, local_roots: tuple[Path, ...]) -> None:
         self.local_roots = tuple(dict.fromkeys(r.resolve() for r in local_roots))
         self.external_roots = tuple(r for r in site_roots() if r not in self.local_roots)
         self._found: dict[str, ModuleRef | None] = {}
-        self._parsed: dict[Path, SourceFile] = {}
 
     @property
     def searched(self) -> str:
@@ -121,14 +137,7 @@ class ModuleFinder:
         return ".".join([*base, *([module] if module else [])]) or None
 
     def parse(self, ref: ModuleRef) -> SourceFile:
-        if ref.path not in self._parsed:
-            self._parsed[ref.path] = read_source(ref.path, ref.display)
-        return self._parsed[ref.path]
-
-    def parsed(self, path: Path, display: str) -> SourceFile:
-        if path not in self._parsed:
-            self._parsed[path] = read_source(path, display)
-        return self._parsed[path]
+        return parse_cached(ref.path, ref.display)
 
     def not_found(self, dotted: str, where: Location) -> CompileError:
         return CompileError(

@@ -46,8 +46,28 @@ def decode(data: bytes, display: str) -> str:
         ) from None
 
 
+MAX_NESTING = 200  # CPython refuses deeper bracket nesting; libcst's parser may crash on it
+_BRACKETS = re.compile(r"[()\[\]{}]")
+
+
+def _check_nesting(text: str, display: str) -> None:
+    """Reject absurdly nested brackets before the parser sees them (it could overflow its stack)."""
+    if text.count("(") + text.count("[") + text.count("{") <= MAX_NESTING:
+        return
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "([{" else -1
+        if depth > MAX_NESTING:
+            line = text.count("\n", 0, match.start()) + 1
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            raise CompileError(
+                [Diagnostic("DF001", "syntax error: too many nested parentheses", Location(display, line, column))]
+            )
+
+
 def parse_text(text: str, path: Path, display: str) -> SourceFile:
     """Parse source text; a syntax error becomes a located DF001 diagnostic."""
+    _check_nesting(text, display)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as err:
