@@ -64,6 +64,7 @@ class GeneratorInfo:
     global_names: frozenset[str]  # module-level names used (not builtins)
     declared_globals: frozenset[str]
     bound_anywhere: frozenset[str]
+    shadowed_at_reads: dict[str, frozenset[str]] = field(repr=False)  # see GeneratorAnalyzer
     reassigned: frozenset[str]  # locals bound more than once (params rebinding matters)
 
     @property
@@ -433,6 +434,7 @@ class GeneratorAnalyzer:
         fscope = scopes[func.body.body[0]] if isinstance(func.body, cst.IndentedBlock) else scopes[func.body]
         local_refs: dict[int, str] = {}
         local_aliases: dict[int, str] = {}
+        shadows: dict[str, set[str]] = {}  # local -> names bound in nested scopes reading it
         counts: dict[str, int] = {}
         for assignment in fscope.assignments:
             if not hasattr(assignment, "node"):
@@ -453,6 +455,10 @@ class GeneratorAnalyzer:
             for access in assignment.references:
                 if isinstance(access.node, cst.Name):
                     local_refs[id(access.node)] = name
+                    scope = access.scope
+                    while scope is not None and scope is not fscope and not isinstance(scope, GlobalScope):
+                        shadows.setdefault(name, set()).update(a.name for a in scope.assignments)
+                        scope = scope.parent
         local_names = frozenset(a.name for a in fscope.assignments)
         ns = definition.namespace
         global_refs: dict[int, str] = {}
@@ -498,7 +504,7 @@ class GeneratorAnalyzer:
         tries = _TryFinder({id(s) for s in site_stmts})
         func.body.visit(tries)
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
-        has_pre = not (body and id(body[0]) in site_index)
+        has_pre = _runs_code_before_yield(list(body), site_index)
         return GeneratorInfo(
             definition=definition,
             func=func,
@@ -516,6 +522,7 @@ class GeneratorAnalyzer:
             global_names=global_names,
             declared_globals=declared,
             bound_anywhere=frozenset(bound_anywhere),
+            shadowed_at_reads={k: frozenset(v) for k, v in shadows.items()},
             reassigned=frozenset(n for n, c in counts.items() if c > 1),
         )
 
@@ -561,6 +568,18 @@ class GeneratorAnalyzer:
                 if isinstance(binding, Definition) and isinstance(binding.stmt, cst.FunctionDef):
                     return YieldKind.REPLACE
         return YieldKind.DYNAMIC
+
+
+def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
+    """False only when a yield is the first thing the generator can execute."""
+    if not body:
+        return True
+    first = body[0]
+    if id(first) in site_index:
+        return False
+    if isinstance(first, cst.Try) and isinstance(first.body, cst.IndentedBlock):
+        return _runs_code_before_yield(list(first.body.body), site_index)
+    return True
 
 
 def _alias_bound(alias: cst.ImportAlias) -> str:

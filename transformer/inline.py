@@ -36,6 +36,22 @@ def comment_line(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
 
 
+def unused_params(info: GeneratorInfo) -> set[str]:
+    """Parameters the decorator never reads: nothing is bound for them."""
+    param_nodes = {id(p.name) for p in info.func.params.params}
+    read = {n for i, n in info.local_refs.items() if i not in param_nodes}
+    return {p for p in info.params if p not in read}
+
+
+def trailing(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    return stmt.with_changes(
+        trailing_whitespace=cst.TrailingWhitespace(
+            whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(f"# {text}")
+        )
+    )
+
+
 def with_comment(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
     return stmt.with_changes(leading_lines=[comment_line(text), *stmt.leading_lines])
 
@@ -137,7 +153,6 @@ class _DecoratorPass(cst.CSTTransformer):
         handlers = list(updated.handlers)
         if id(original) in self.info.handler_trys:
             guard = line(f"if {self.flag} > {level}:\n    raise\n")
-            guard = with_comment(guard, "a decorator below failed before its yield: Metaflow fails the task at once")
             handlers = [
                 h.with_changes(body=block([guard, *statements_of(h.body)])) for h in handlers
             ]
@@ -146,7 +161,7 @@ class _DecoratorPass(cst.CSTTransformer):
             inner = statements_of(finalbody.body)
             test = cst.parse_expression(f"{self.flag} <= {level}")
             finalbody = finalbody.with_changes(
-                body=block([with_comment(cst.If(test=test, body=block(inner)), "not when a decorator below failed before its yield")])
+                body=block([cst.If(test=test, body=block(inner))])
             )
         return updated.with_changes(handlers=handlers, finalbody=finalbody)
 
@@ -203,10 +218,16 @@ class StepRewriter:
         step_names = names_in(site.func.body) | set(site.params)
         self.module_names = module_names
         self.alloc = NameAllocator(step_names | module_names)
-        self.decorator_names = [names_in(layer.info.func) | set(layer.globals.values()) for layer in layers]
+        # Names each decorator reads from outside itself (its module's names, as renamed, and
+        # builtins): no local of another decorator inlined in this step may shadow them.
+        self.decorator_names = [
+            {layer.globals.get(n, n) for n in names_in(layer.info.func) - layer.info.local_names}
+            for layer in layers
+        ]
         self.step_level: set[str] = set()  # flags read outside nested run-functions
         self.globals_declared: list[str] = []
         self._plan_setup_tracking()
+        self.step_name_var = self._plan_shared_step_name(step_names | module_names)
 
     # -- setup tracking ------------------------------------------------------------------
 
@@ -221,8 +242,39 @@ class StepRewriter:
             self.track_from = lowest
             self.flag = self._claim_step("setting_up")
 
+    def _shares_step_name(self, layer: Layer) -> bool:
+        param = layer.info.params[0]
+        return param not in unused_params(layer.info) and param not in layer.info.reassigned
+
+    def _plan_shared_step_name(self, taken: set[str]) -> str | None:
+        """One `step_name = "<step>"` for every decorator that reads its step-name parameter."""
+        sharing = [layer for layer in self.layers if self._shares_step_name(layer)]
+        if not sharing:
+            return None
+        preferred = [layer.info.params[0] for layer in sharing] + ["step_name"]
+
+        def free(name: str) -> bool:
+            if name in taken or name in self.alloc.taken:
+                return False
+            for layer in self.layers:
+                own = {layer.info.params[0]} if layer in sharing and layer.info.params[0] == name else set()
+                own |= unused_params(layer.info)  # never bound in the output
+                if name in (layer.info.local_names | layer.info.bound_anywhere) - own:
+                    return False
+                if name in self.decorator_names[layer.level - 1]:
+                    return False
+            return True
+
+        for name in preferred:
+            if free(name):
+                self.alloc.reserve(name)
+                self.step_level.add(name)
+                return name
+        return None
+
     def _claim_step(self, preferred: str) -> str:
         reserved = set().union(*self.decorator_names) if self.decorator_names else set()
+        reserved |= {n for layer in self.layers for n in layer.info.local_names}
         alloc = NameAllocator(self.alloc.taken | reserved)
         name = alloc.claim(preferred, prefix="decoflow")
         self.alloc.reserve(name)
@@ -231,6 +283,19 @@ class StepRewriter:
 
     def _tracks(self, layer: Layer) -> bool:
         return self.track_from is not None and layer.level > self.track_from and layer.info.has_pre_code
+
+    def _starts_tracked(self, stmts: list[cst.BaseStatement]) -> bool:
+        """Whether inner code begins by setting the marker itself (then no reset is needed)."""
+        if stmts and isinstance(stmts[0], cst.Try) and isinstance(stmts[0].body, cst.IndentedBlock):
+            return self._starts_tracked(list(stmts[0].body.body))  # entering `try:` runs nothing
+        if not stmts or not isinstance(stmts[0], cst.SimpleStatementLine):
+            return False
+        first = stmts[0].body[0]
+        return (
+            isinstance(first, cst.Assign)
+            and isinstance(first.targets[0].target, cst.Name)
+            and first.targets[0].target.value == self.flag
+        )
 
     def _guard_level(self, layer: Layer) -> int | None:
         if self.track_from is None or not layer.info.guarded_trys:
@@ -265,9 +330,9 @@ class StepRewriter:
         if declared:
             prologue.append(line(f"global {', '.join(declared)}"))
         if self.track_from is not None:
-            prologue.append(
-                with_comment(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1 = outermost decorator)")
-            )
+            prologue.append(trailing(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1 = outermost)"))
+        if self.step_name_var:
+            prologue.append(line(f'{self.step_name_var} = "{self.site.name}"'))
         body = [*head, *prologue, *inner]
         if body_flag and tail:
             body.append(line(f"if {body_flag}:\n    return  # as in the original: no self.next() was reached\n"))
@@ -303,29 +368,36 @@ class StepRewriter:
         inputs_name = self.site.inputs_name
         p_step, p_flow, p_inputs = info.params[0], info.params[1], info.params[2]
         p_attrs = info.param(3)
-        param_nodes = {id(p.name) for p in info.func.params.params}
-        used = {n for i, n in info.local_refs.items() if i not in param_nodes}
+        used = set(info.params) - unused_params(info)
         locals_: dict[str, str] = {}
         bindings: list[cst.BaseStatement] = []
 
         def substitutable(param: str, by: str) -> bool:
+            """Can `param` be written as `by` everywhere it is read, without being captured?"""
             return (
                 param not in info.reassigned
-                and (by == param or by not in info.bound_anywhere)
+                and (by == param or by not in info.shadowed_at_reads.get(param, frozenset()))
                 and by not in info.global_names
             )
 
         if substitutable(p_flow, self_name):
             locals_[p_flow] = self_name
+        if self.step_name_var and self._shares_step_name(layer):
+            locals_[p_step] = self.step_name_var
         if inputs_name is not None and substitutable(p_inputs, inputs_name):
             locals_[p_inputs] = inputs_name
+        unused = unused_params(info)
         for local in sorted(info.local_names):
             if local in locals_:
                 continue
+            if local in unused:
+                locals_[local] = local  # never read: nothing is bound, nothing to collide with
+                continue
             locals_[local] = alloc.claim(local, prefix=name)
-        for local in locals_.values():
-            self.alloc.reserve(local)
-        if p_step in used:
+        for local, new_name in locals_.items():
+            if local not in unused:
+                self.alloc.reserve(new_name)
+        if p_step in used and not (self.step_name_var and self._shares_step_name(layer)):
             bindings.append(line(f'{locals_[p_step]} = "{self.site.name}"'))
         if p_flow in used and locals_[p_flow] != self_name:
             bindings.append(line(f"{locals_[p_flow]} = {self_name}"))
@@ -426,7 +498,7 @@ class StepRewriter:
                     line(f"if {yielded}:\n    raise RuntimeError({f'@{name} should only yield once'!r})\n")
                 )
             out.append(line(f"{yielded} = True"))
-        if self._tracks(layer):
+        if self._tracks(layer) and not self._starts_tracked(run_inner):
             out.append(line(f"{self.flag} = 0"))
         value = None
         if site.value is not None:
@@ -438,22 +510,22 @@ class StepRewriter:
         if kind is YieldKind.RUN:
             out.extend(run_inner or [line("pass")])
         elif kind is YieldKind.SKIP:
-            out.append(with_comment(line("pass"), f"@{name} skips the step (and the decorators below)"))
+            if out and isinstance(out[-1], cst.SimpleStatementLine):
+                out[-1] = trailing(out[-1], f"@{name} skips the step")
+            else:
+                out.append(trailing(line("pass"), f"@{name} skips the step"))
         elif kind is YieldKind.SKIP_NEXT:
             self.runtime.add("decoflow_next_with")
             out.append(
-                with_comment(
+                trailing(
                     line(f"decoflow_next_with({self_name}, {code(value)})"),
-                    f"@{name} skips the step; self.next(...) takes these arguments",
+                    f"@{name} skips the step; self.next gets these",
                 )
             )
         elif kind is YieldKind.REPLACE:
             self.runtime.add("decoflow_replace")
             out.append(
-                with_comment(
-                    line(f"decoflow_replace({self_name}, {code(value)}{extra})"),
-                    f"@{name} replaces the step",
-                )
+                trailing(line(f"decoflow_replace({self_name}, {code(value)}{extra})"), f"@{name} replaces the step")
             )
         else:
             self.runtime.add("decoflow_yield")
