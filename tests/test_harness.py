@@ -1,0 +1,219 @@
+"""Self-tests of the differential harness, on plain Metaflow flows (no compiler involved)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from harness import (
+    RunOutcome,
+    TaskOutcome,
+    assert_same,
+    flow_class_name,
+    old_python,
+    run_flow,
+    shape,
+)
+
+pytestmark = pytest.mark.differential
+
+FLOW_A = '''
+from metaflow import FlowSpec, step
+
+
+class TinyFlow(FlowSpec):
+    """A flow without custom decorators."""
+
+    @step
+    def start(self):
+        self.items = [1, 2]
+        self.label = "a"
+        self.next(self.each, foreach="items")
+
+    @step
+    def each(self):
+        self.square = self.input * self.input
+        print("square", self.square)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.total = sum(inp.square for inp in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("total", self.total)
+
+
+if __name__ == "__main__":
+    TinyFlow()
+'''
+
+# The same graph and class name, but one foreach task prints and stores something else.
+FLOW_B = FLOW_A.replace("self.square = self.input * self.input", "self.square = self.input * 10")
+
+
+def _write(folder: Path, source: str, name: str = "tinyflow.py") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def test_same_flow_twice_is_same(tmp_path: Path) -> None:
+    first = run_flow(_write(tmp_path / "one", FLOW_A), python=sys.executable, workdir=tmp_path)
+    second = run_flow(_write(tmp_path / "two", FLOW_A), python=sys.executable, workdir=tmp_path)
+    assert first.succeeded and first.run_found
+    assert set(first.tasks) == {
+        ("start", ()),
+        ("each", (0,)),
+        ("each", (1,)),
+        ("join", ()),
+        ("end", ()),
+    }
+    assert first.task("each", 1).stdout == ("square 4",)
+    assert first.task("each", 1).artifacts["square"] == 4
+    assert "name" not in first.task("start").artifacts
+    assert first.task("end").artifacts["total"] == 5
+    assert_same(first, second)
+
+
+def test_different_flows_are_reported(tmp_path: Path) -> None:
+    a = run_flow(_write(tmp_path / "a", FLOW_A), python=sys.executable, workdir=tmp_path)
+    b = run_flow(_write(tmp_path / "b", FLOW_B), python=sys.executable, workdir=tmp_path)
+    with pytest.raises(AssertionError) as info:
+        assert_same(a, b)
+    message = str(info.value)
+    assert "task each[1]" in message
+    assert "stdout differs" in message
+    assert "-square 4" in message and "+square 20" in message
+    assert "artifact 'square' value differs" in message
+    assert "artifact 'total' value differs" in message
+    assert "task start" not in message  # start is the same in both
+
+
+def test_failures_are_compared(tmp_path: Path) -> None:
+    failing = FLOW_A.replace('print("total", self.total)', 'raise KeyError("no total")')
+    ok = run_flow(_write(tmp_path / "ok", FLOW_A), python=sys.executable, workdir=tmp_path)
+    bad = run_flow(_write(tmp_path / "bad", failing), python=sys.executable, workdir=tmp_path)
+    assert not bad.succeeded
+    assert not bad.task("end").successful
+    assert bad.task("end").error == "KeyError: 'no total'"
+    assert bad.task("end").artifacts["total"] == 5  # a failed task keeps its artifacts
+    with pytest.raises(AssertionError, match="run outcome differs"):
+        assert_same(ok, bad)
+    with pytest.raises(AssertionError, match=r"task end .*successful differs"):
+        assert_same(ok, bad)
+
+
+def test_same_flow_on_old_metaflow_is_same(tmp_path: Path) -> None:
+    """The harness reads runs of the old Metaflow (2.15) the same way."""
+    native = run_flow(_write(tmp_path / "new", FLOW_A), python=sys.executable, workdir=tmp_path)
+    old = run_flow(_write(tmp_path / "old", FLOW_A), python=old_python(), workdir=tmp_path)
+    assert old.succeeded, old.console
+    assert_same(native, old)
+
+
+def test_flow_class_name_without_import(tmp_path: Path) -> None:
+    source = """
+        import metaflow as mf
+        from somewhere import not_importable  # never imported by the harness
+
+        class Helper:
+            pass
+
+        class Base(mf.FlowSpec):
+            pass
+
+        class RealFlow(Base):
+            pass
+
+        if __name__ == "__main__":
+            RealFlow()
+    """
+    assert flow_class_name(_write(tmp_path, source, "x.py")) == "RealFlow"
+
+
+def _outcome(artifacts: dict, stdout: tuple[str, ...] = ()) -> RunOutcome:
+    task = TaskOutcome("start", (), "F/1/start/1", True, stdout, artifacts)
+    return RunOutcome(Path("f.py"), "F", "py", 0, "", True, {task.key: task})
+
+
+def test_volatile_artifacts_compare_by_shape() -> None:
+    timings_a = {"<dict>": "dict", "items": [["wait", [12, 30]]]}
+    timings_b = {"<dict>": "dict", "items": [["wait", [11, 29]]]}
+    timings_c = {"<dict>": "dict", "items": [["wait", [11]]]}
+    assert shape(timings_a) == shape(timings_b) != shape(timings_c)
+    assert_same(_outcome({"t": timings_a}), _outcome({"t": timings_b}), volatile_artifacts=["t"])
+    with pytest.raises(AssertionError, match="artifact 't' value differs"):
+        assert_same(_outcome({"t": timings_a}), _outcome({"t": timings_b}))
+    with pytest.raises(AssertionError, match="artifact 't' shape differs"):
+        assert_same(
+            _outcome({"t": timings_a}), _outcome({"t": timings_c}), volatile_artifacts=["t"]
+        )
+
+
+def test_normalizer_maps_and_drops_lines() -> None:
+    def norm(line: str) -> str | None:
+        return None if line.startswith("#") else line.replace("13ms", "<ms>")
+
+    a = _outcome({}, ("took 13ms", "# noise", "done"))
+    b = _outcome({}, ("took <ms>", "done"))
+    assert_same(a, b, normalize_line=norm)
+    with pytest.raises(AssertionError, match="stdout differs"):
+        assert_same(a, b)
+
+
+def test_canonical_values_in_a_real_run(tmp_path: Path) -> None:
+    source = """
+        from collections import OrderedDict, defaultdict
+        from urllib.parse import urlsplit
+        from metaflow import FlowSpec, step
+
+        class Box:
+            def __init__(self):
+                self.content = {"b": 2, "a": 1}
+
+        class ValuesFlow(FlowSpec):
+            @step
+            def start(self):
+                self.d = {"b": 1, "a": 2}
+                self.dd = defaultdict(list, {"k": [1]})
+                self.od = OrderedDict([("z", 1), ("a", 2)])
+                self.s = {3, 1, 2}
+                self.t = (1, "x")
+                self.p = urlsplit("http://h/p")
+                self.f = float("nan")
+                self.by = b"\\x00\\xff"
+                self.box = Box()
+                self.fn = lambda: 1
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+
+        if __name__ == "__main__":
+            ValuesFlow()
+    """
+    outcome = run_flow(
+        _write(tmp_path, source, "valuesflow.py"), python=sys.executable, workdir=tmp_path
+    )
+    arts = outcome.task("start").artifacts
+    assert arts["d"] == {"<dict>": "dict", "items": [["a", 2], ["b", 1]]}
+    assert arts["dd"] == {"<dict>": "defaultdict", "items": [["k", [1]]], "default": "list"}
+    assert arts["od"] == {"<dict>": "OrderedDict", "items": [["z", 1], ["a", 2]]}
+    assert arts["s"] == {"<set>": [1, 2, 3]}
+    assert arts["t"] == {"<tuple>": [1, "x"]}
+    assert arts["p"] == {
+        "<namedtuple>": "SplitResult",
+        "fields": {"scheme": "http", "netloc": "h", "path": "/p", "query": "", "fragment": ""},
+    }
+    assert arts["f"] == {"<float>": "nan"}
+    assert arts["by"] == {"<bytes>": "00ff"}
+    # Box was pickled as __main__.Box: the reader process cannot load it.
+    assert arts["box"] == {"<unreadable>": "AttributeError"}
+    assert "fn" not in arts  # functions are not persisted
