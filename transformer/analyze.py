@@ -21,7 +21,8 @@ from libcst.metadata import (
 
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
-from .locate import Locator
+from .locate import LazyLocation, Locator
+from .names import names_in
 from .namespace import Definition, MetaflowName, Resolver
 
 
@@ -66,6 +67,7 @@ class GeneratorInfo:
     bound_anywhere: frozenset[str]
     shadowed_at_reads: dict[str, frozenset[str]] = field(repr=False)  # see GeneratorAnalyzer
     reassigned: frozenset[str]  # locals bound more than once (params rebinding matters)
+    names: frozenset[str] = frozenset()  # every identifier the decorator's code writes
 
     @property
     def name(self) -> str:
@@ -98,14 +100,6 @@ class _SplitYieldLines(cst.CSTTransformer):
         return cst.FlattenSentinel(lines)
 
 
-def _has_shared_yield_line(func: cst.FunctionDef) -> bool:
-    for node in _walk(func):
-        if isinstance(node, cst.SimpleStatementLine) and len(node.body) > 1:
-            if any(_small_yield(s) is not None for s in node.body):
-                return True
-    return False
-
-
 def _small_yield(small: cst.BaseSmallStatement) -> cst.Yield | None:
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
         return small.value
@@ -131,6 +125,8 @@ class _YieldFinder(cst.CSTVisitor):
         self._loops = 0
         self._depth = 0
         self._stmt_yield: set[int] = set()
+        self.shared_lines = 0
+        self.globals_declared: list[str] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self._depth += 1
@@ -166,7 +162,12 @@ class _YieldFinder(cst.CSTVisitor):
     def visit_Await(self, node: cst.Await) -> None:
         self.awaits.append(node)
 
+    def visit_Global(self, node: cst.Global) -> None:
+        self.globals_declared.extend(n.name.value for n in node.names)
+
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if len(node.body) > 1 and any(_small_yield(s) is not None for s in node.body):
+            self.shared_lines += 1
         if len(node.body) == 1:
             found = _small_yield(node.body[0])
             if found is not None and not (
@@ -367,7 +368,7 @@ class GeneratorAnalyzer:
     def _analyze(self, definition: DecoratorDef) -> GeneratorInfo:
         original = definition.func
         diags: list[Diagnostic] = []
-        def_where = self._where(definition, original)
+        def_where = LazyLocation(self.locator, definition.namespace.source, original)
         label = f"@{definition.name}"
         if original.asynchronous is not None:
             raise CompileError([Diagnostic("DF305", f"{label} is an async generator; Metaflow runs only plain generators", def_where)])
@@ -388,11 +389,13 @@ class GeneratorAnalyzer:
             raise CompileError(diags)
 
         func = original
-        if _has_shared_yield_line(original):
-            func = original.visit(_SplitYieldLines())
-        assert isinstance(func, cst.FunctionDef)
         finder = _YieldFinder()
         func.visit(finder)
+        if finder.shared_lines:  # `a = 1; yield`: give the yield its own line, then look again
+            func = original.visit(_SplitYieldLines())
+            assert isinstance(func, cst.FunctionDef)
+            finder = _YieldFinder()
+            func.visit(finder)
         # Locations of problems are reported on the original tree: map by position in text.
         for _node in finder.awaits:
             raise CompileError([Diagnostic("DF305", f"{label} uses async code; Metaflow runs only plain generators", def_where)])
@@ -476,12 +479,7 @@ class GeneratorAnalyzer:
                     name = access.node.value
                     if name in ns.bindings or not referents or any(isinstance(r.scope, GlobalScope) for r in referents):
                         global_refs[id(access.node)] = name
-        declared = frozenset(
-            n.name.value
-            for stmt in _walk(func.body)
-            if isinstance(stmt, cst.Global)
-            for n in stmt.names
-        )
+        declared = frozenset(finder.globals_declared)
         # global statements make names module-level even when assigned
         for name_id, name in list(local_refs.items()):
             if name in declared:
@@ -523,6 +521,7 @@ class GeneratorAnalyzer:
             declared_globals=declared,
             bound_anywhere=frozenset(bound_anywhere),
             shadowed_at_reads={k: frozenset(v) for k, v in shadows.items()},
+            names=frozenset(names_in(func)),
             reassigned=frozenset(n for n, c in counts.items() if c > 1),
         )
 
@@ -599,11 +598,3 @@ def _line_start(text: str, line: int) -> int:
             return len(text)
         pos = nxt + 1
     return pos
-
-
-def _walk(node: cst.CSTNode):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.children)

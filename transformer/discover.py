@@ -113,12 +113,29 @@ class StepFinder:
         sites: list[StepSite] = []
         for stmt in self.flow_ns.source.module.body:
             if isinstance(stmt, cst.ClassDef):
+                self._check_class_decorators(stmt)
                 for item in stmt.body.body:
                     if isinstance(item, cst.FunctionDef) and self._is_step(item):
                         sites.append(StepSite(stmt.name.value, item, tuple(self._uses(item))))
         if self.diagnostics:
             raise CompileError(self.diagnostics)
         return sites
+
+    def _check_class_decorators(self, cls: cst.ClassDef) -> None:
+        """A FlowMutator on the flow class may add decorators at run time: not compilable yet."""
+        for dec in cls.decorators:
+            callee, _ = decorator_callee(dec)
+            target = self.resolver.expression(self.flow_ns, callee)
+            if isinstance(target, Defined) and isinstance(target.stmt, cst.ClassDef) and self._is_mutator_class(target):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "DF203",
+                        f"@{dotted_name(callee)} is a flow mutator; it may add decorators at run time, "
+                        "which decoflow cannot see statically",
+                        self.locator.locate(self.flow_ns.source, dec),
+                        ((self.locator.locate(target.namespace.source, target.stmt), "defined here"),),
+                    )
+                )
 
     def _is_step(self, func: cst.FunctionDef) -> bool:
         for dec in func.decorators:
@@ -137,7 +154,9 @@ class StepFinder:
             target = self.resolver.expression(self.flow_ns, callee)
             if isinstance(target, (MetaflowName, ModuleObject)):
                 continue
-            where = self.locator.locate(self.flow_ns.source, dec)
+            def where(dec: cst.Decorator = dec):  # positions are computed only for diagnostics
+                return self.locator.locate(self.flow_ns.source, dec)
+
             if isinstance(target, Unresolved):
                 if target.missing_module:
                     self.diagnostics.append(
@@ -145,12 +164,12 @@ class StepFinder:
                             "DF201",
                             f"cannot find module '{target.missing_module}' for decorator "
                             f"@{written} (searched: {self.resolver.finder.searched})",
-                            where,
+                            where(),
                         )
                     )
                 else:
                     self.diagnostics.append(
-                        Diagnostic("DF202", f"cannot resolve decorator @{written}: {target.reason}", where)
+                        Diagnostic("DF202", f"cannot resolve decorator @{written}: {target.reason}", where())
                     )
                 continue
             assert isinstance(target, Defined)
@@ -161,7 +180,7 @@ class StepFinder:
                         "DF203",
                         f"@{written} is a class-based decorator or mutator; decoflow compiles "
                         "only @user_step_decorator generators",
-                        where,
+                        where(),
                         ((self.locator.locate(target.namespace.source, stmt), "defined here"),),
                     )
                 )
@@ -172,7 +191,7 @@ class StepFinder:
                         "DF204",
                         f"@{written} is built at run time (not a `def`); decoflow can only inline "
                         "decorators defined with @user_step_decorator on a generator function",
-                        where,
+                        where(),
                         ((self.locator.locate(target.namespace.source, stmt), "assigned here"),),
                     )
                 )

@@ -20,6 +20,7 @@ literal `self.next(...)`. Around that simple idea sit the rules that keep Metafl
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import libcst as cst
@@ -56,7 +57,9 @@ def with_comment(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
     return stmt.with_changes(leading_lines=[comment_line(text), *stmt.leading_lines])
 
 
+@functools.lru_cache(maxsize=4096)
 def line(code: str) -> cst.BaseStatement:
+    """A statement from source (cached: nodes are immutable, so sharing them is safe)."""
     return cst.parse_statement(code)
 
 
@@ -92,6 +95,14 @@ def is_next_call(stmt: cst.BaseStatement, self_name: str) -> bool:
         and isinstance(func.value, cst.Name)
         and func.value.value == self_name
     )
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What the step's own code uses: its names, and whether it returns early."""
+
+    names: frozenset[str]
+    has_return: bool
 
 
 @dataclass(frozen=True)
@@ -166,8 +177,32 @@ class _DecoratorPass(cst.CSTTransformer):
         return updated.with_changes(handlers=handlers, finalbody=finalbody)
 
 
-class _Placeholders(cst.CSTTransformer):
-    """Replaces yield placeholders with what each yield does; marks where after-code starts."""
+_PASS_CACHE: dict[tuple, tuple[cst.FunctionDef, list[cst.BaseStatement]]] = {}
+
+
+def decorator_code(
+    layer: Layer, locals_: dict[str, str], guard_level: int | None, flag: str
+) -> list[cst.BaseStatement]:
+    """The decorator's statements, renamed, with yield placeholders and guards. Steps that
+    rename it the same way share one result (nodes are immutable)."""
+    key = (
+        id(layer.info.func),
+        tuple(sorted(locals_.items())),
+        tuple(sorted(layer.globals.items())),
+        guard_level,
+        flag,
+    )
+    found = _PASS_CACHE.get(key)
+    if found is None or found[0] is not layer.info.func:
+        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag))
+        found = _PASS_CACHE[key] = (layer.info.func, statements_of(code))  # type: ignore[arg-type]
+    return list(found[1])
+
+
+class _Placeholders:
+    """Replaces yield placeholders with what each yield does; marks where after-code starts.
+
+    Walks statements only (placeholders are statements), not expressions: cheap."""
 
     def __init__(self, expansions: dict[str, list[cst.BaseStatement]], after_note: str) -> None:
         self.expansions = expansions
@@ -184,7 +219,7 @@ class _Placeholders(cst.CSTTransformer):
             return stmt.body[0].value.value
         return None
 
-    def _replace(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    def statements(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         note_next = False
         for stmt in stmts:
@@ -198,30 +233,66 @@ class _Placeholders(cst.CSTTransformer):
                 out.extend(expansion)
                 note_next = True
                 continue
+            stmt = self._compound(stmt)
             if note_next:
                 stmt = with_comment(stmt, self.after_note)
                 note_next = False
             out.append(stmt)
         return out
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
-        return updated.with_changes(body=self._replace(list(updated.body)))
+    def _suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
+        if not isinstance(suite, cst.IndentedBlock):
+            return suite
+        return suite.with_changes(body=self.statements(list(suite.body)))
+
+    def _compound(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)):
+            return stmt
+        if isinstance(stmt, cst.If):
+            orelse = stmt.orelse
+            if isinstance(orelse, cst.If):
+                orelse = self._compound(orelse)
+            elif orelse is not None:
+                orelse = orelse.with_changes(body=self._suite(orelse.body))
+            return stmt.with_changes(body=self._suite(stmt.body), orelse=orelse)
+        if isinstance(stmt, cst.Try):
+            return stmt.with_changes(
+                body=self._suite(stmt.body),
+                handlers=[h.with_changes(body=self._suite(h.body)) for h in stmt.handlers],
+                orelse=stmt.orelse.with_changes(body=self._suite(stmt.orelse.body)) if stmt.orelse else None,
+                finalbody=stmt.finalbody.with_changes(body=self._suite(stmt.finalbody.body)) if stmt.finalbody else None,
+            )
+        if isinstance(stmt, cst.With):
+            return stmt.with_changes(body=self._suite(stmt.body))
+        if isinstance(stmt, cst.Match):
+            return stmt.with_changes(cases=[c.with_changes(body=self._suite(c.body)) for c in stmt.cases])
+        return stmt  # loops hold no yields (DF304)
 
 
 class StepRewriter:
     """Builds the compiled step from its body and its layers of decorators."""
 
-    def __init__(self, site: StepSite, layers: list[Layer], module_names: set[str], runtime: set[str]) -> None:
+    def __init__(
+        self,
+        site: StepSite,
+        layers: list[Layer],
+        module_names: set[str],
+        runtime: set[str],
+        facts: StepFacts | None = None,
+    ) -> None:
         self.site = site
         self.layers = layers
         self.runtime = runtime  # names of runtime helpers used (filled in)
-        step_names = names_in(site.func.body) | set(site.params)
+        if facts is None:
+            facts = StepFacts(frozenset(names_in(site.func.body)), any(contains_return(s) for s in statements_of(site.func.body)))
+        self.body_has_return = facts.has_return
+        step_names = set(facts.names) | set(site.params)
         self.module_names = module_names
         self.alloc = NameAllocator(step_names | module_names)
         # Names each decorator reads from outside itself (its module's names, as renamed, and
         # builtins): no local of another decorator inlined in this step may shadow them.
         self.decorator_names = [
-            {layer.globals.get(n, n) for n in names_in(layer.info.func) - layer.info.local_names}
+            {layer.globals.get(n, n) for n in layer.info.names - layer.info.local_names}
             for layer in layers
         ]
         self.step_level: set[str] = set()  # flags read outside nested run-functions
@@ -317,7 +388,7 @@ class StepRewriter:
             tail.append(stmts.pop())
         core = stmts
         body_flag = None
-        if any(contains_return(s) for s in core):
+        if self.body_has_return:
             body_flag = self._claim_step("step_returned")
             core = [line(f"{body_flag} = False"), *ReturnEliminator(body_flag).statements(core)]
         if core:
@@ -411,8 +482,7 @@ class StepRewriter:
             )
 
         flag = self.flag if self.track_from is not None else ""
-        code = info.func.body.visit(_DecoratorPass(layer, locals_, self._guard_level(layer), flag))
-        stmts = statements_of(code)  # type: ignore[arg-type]
+        stmts = decorator_code(layer, locals_, self._guard_level(layer), flag)
         prologue: list[cst.BaseStatement] = []
         epilogue: list[cst.BaseStatement] = []
         if info.has_return:
@@ -458,8 +528,7 @@ class StepRewriter:
             for site in info.sites
         }
         after = f"@{layer.use.written}: after the step"
-        replaced = cst.IndentedBlock(body=stmts).visit(_Placeholders(expansions, after))
-        stmts = list(replaced.body)  # type: ignore[union-attr]
+        stmts = _Placeholders(expansions, after).statements(stmts)
         out: list[cst.BaseStatement] = []
         if self._tracks(layer):
             out.append(line(f"{self.flag} = {layer.level}"))

@@ -27,3 +27,32 @@ class Locator:
         if pos is None:
             return Location(source.display)
         return Location(source.display, pos.start.line, pos.start.column + 1)
+
+
+class LazyLocation:
+    """A `Location` computed on first use: building a diagnostic that is never reported is free."""
+
+    def __init__(self, locator: Locator, source: SourceFile, node: cst.CSTNode | None) -> None:
+        self._args = (locator, source, node)
+        self._resolved: Location | None = None
+
+    def resolve(self) -> Location:
+        if self._resolved is None:
+            locator, source, node = self._args
+            self._resolved = locator.locate(source, node)
+        return self._resolved
+
+    @property
+    def path(self) -> str:
+        return self.resolve().path
+
+    @property
+    def line(self) -> int:
+        return self.resolve().line
+
+    @property
+    def column(self) -> int:
+        return self.resolve().column
+
+    def __str__(self) -> str:
+        return str(self.resolve())

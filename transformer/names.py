@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 
 import libcst as cst
 
@@ -62,3 +63,12 @@ def names_in(node: cst.CSTNode) -> set[str]:
     collector = NameCollector()
     node.visit(collector)
     return collector.names
+
+
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+
+
+def identifiers_in_text(text: str) -> set[str]:
+    """Every identifier-like word in source text (also in strings and comments): a cheap
+    superset of the names a module uses, for reserving names."""
+    return set(_IDENTIFIER.findall(text))

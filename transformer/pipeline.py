@@ -6,6 +6,7 @@ diagnostic before anything is written.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import libcst as cst
@@ -15,9 +16,10 @@ from .attach import BuiltinAttach, WithAttacher, add_builtins
 from .carry import Carrier
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import StepFinder, StepSite, is_user_step_decorator
+from .facts import step_facts
 from .inline import Layer, StepRewriter
-from .locate import Locator
-from .names import names_in
+from .locate import LazyLocation, Locator
+from .names import identifiers_in_text
 from .namespace import (
     METAFLOW,
     Defined,
@@ -106,7 +108,7 @@ class Compilation:
         if not any(site.uses for site in sites) and not in_flow_defs and not builtins:
             return self.source.text  # nothing to compile: the flow is its own output
 
-        reserved = names_in(self.source.module) | set(helper_names())
+        reserved = identifiers_in_text(self.source.text) | set(helper_names())
         carrier = Carrier(self.resolver, self.flow_ns, reserved)
         runtime: set[str] = set()
         plans: list[tuple[StepSite, list[Layer]]] = []
@@ -125,8 +127,12 @@ class Compilation:
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
         steps: dict[int, cst.FunctionDef] = {}
+        facts = step_facts(self.source.text) if any(layers for _, layers in plans) else {}
         for site, layers in plans:
-            func = StepRewriter(site, layers, module_names, runtime).rewrite() if layers else site.func
+            func = site.func
+            if layers:
+                fact = facts.get((site.class_name, site.name))
+                func = StepRewriter(site, layers, module_names, runtime, fact).rewrite()
             func = add_builtins(func, builtins, self.resolver, self.flow_ns)
             if func is not site.func:
                 steps[id(site.func)] = func
@@ -135,11 +141,13 @@ class Compilation:
                 alias = f" as {b.local_name}" if b.local_name != b.spec.name else ""
                 carried_imports.insert(0, cst.parse_statement(f"from metaflow import {b.spec.name}{alias}"))  # type: ignore[arg-type]
 
+        droppable = self._droppable_imports()
         module = render(
             self.source.module,
             steps=steps,
             removed_defs={id(f) for f in in_flow_defs},
-            droppable_imports=self._droppable_imports(),
+            droppable_imports=droppable,
+            still_used=self._names_still_used(sites, in_flow_defs, infos) if droppable else set(),
             carried_imports=carried_imports,
             carried_defs=carried_defs,
             runtime_defs=helper_definitions(runtime),
@@ -185,9 +193,9 @@ class Compilation:
             seen: set[tuple[str, str]] = set()
             for use in site.uses:
                 info = infos[use.definition.key]
-                where = self.locator.locate(self.source, use.node)
+                where = LazyLocation(self.locator, self.source, use.node)
                 defined = (
-                    self.locator.locate(use.definition.namespace.source, use.definition.func),
+                    LazyLocation(self.locator, use.definition.namespace.source, use.definition.func),
                     f"@{use.definition.name} defined here",
                 )
                 if use.definition.key in seen:
@@ -248,6 +256,49 @@ class Compilation:
         finder.ns = self.flow_ns.bindings  # type: ignore[attr-defined]
         expr.visit(finder)
         return finder.bad
+
+    def _names_still_used(
+        self, sites: list[StepSite], in_flow_defs: list[cst.FunctionDef], infos: dict[tuple[str, str], GeneratorInfo]
+    ) -> set[str]:
+        """Flow-level names the output still reads, found with the fast `ast` parser: all names
+        of the flow except those only in removed custom decorator uses and definitions."""
+        custom = {(s.class_name, s.name): {u.written for u in s.uses if not u.via_with} for s in sites}
+        removed = {f.name.value for f in in_flow_defs}
+        used: set[str] = set()
+
+        def collect(node: ast.AST) -> None:
+            used.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+
+        for stmt in ast.parse(self.source.text).body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                continue
+            if isinstance(stmt, ast.FunctionDef) and stmt.name in removed:
+                continue
+            if not isinstance(stmt, ast.ClassDef):
+                collect(stmt)
+                continue
+            for part in (*stmt.bases, *stmt.keywords, *stmt.decorator_list):
+                collect(part)
+            for item in stmt.body:
+                written = custom.get((stmt.name, getattr(item, "name", "")), set())
+                if not isinstance(item, ast.FunctionDef) or not written:
+                    collect(item)
+                    continue
+                for dec in item.decorator_list:
+                    target = dec.func if isinstance(dec, ast.Call) else dec
+                    if ast.unparse(target) in written:
+                        if isinstance(dec, ast.Call):
+                            for arg in (*dec.args, *dec.keywords):
+                                collect(arg)
+                    else:
+                        collect(dec)
+                collect(item.args)
+                for body_stmt in item.body:
+                    collect(body_stmt)
+        for info in infos.values():
+            if info.definition.in_flow:
+                used |= info.global_names
+        return used
 
     def _droppable_imports(self) -> set[str]:
         """Flow-level names bound to custom decorators, their modules, or 2.16+-only names."""

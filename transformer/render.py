@@ -15,7 +15,6 @@ from collections.abc import Iterable
 import libcst as cst
 
 from .inline import comment_line
-from .names import names_in
 
 CODING = re.compile(r"^#.*coding[:=]")
 
@@ -26,64 +25,49 @@ def _is_import_line(stmt: cst.CSTNode) -> bool:
     )
 
 
-class _ReplaceSteps(cst.CSTTransformer):
-    def __init__(self, steps: dict[int, cst.FunctionDef], removed: set[int]) -> None:
-        self.steps = steps
-        self.removed = removed
-
-    def leave_FunctionDef(
-        self, original: cst.FunctionDef, updated: cst.FunctionDef
-    ) -> cst.BaseStatement | cst.RemovalSentinel:
-        if id(original) in self.removed:
-            return cst.RemoveFromParent()
-        return self.steps.get(id(original), updated)
-
-
-class _DropImports(cst.CSTTransformer):
-    """Removes import aliases in `droppable` that the output no longer uses."""
-
-    def __init__(self, droppable: set[str], used: set[str]) -> None:
-        self.droppable = droppable
-        self.used = used
-
-    def _keep(self, alias: cst.ImportAlias, bound: str) -> bool:
-        return bound not in self.droppable or bound in self.used
-
-    def leave_Import(self, original: cst.Import, updated: cst.Import):
-        from .namespace import _import_binding_name
-
-        kept = [a for a in updated.names if self._keep(a, _import_binding_name(a))]
-        return self._result(updated, kept)
-
-    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom):
-        from .namespace import alias_name
-
-        if isinstance(updated.names, cst.ImportStar):
-            return updated
-        kept = [a for a in updated.names if self._keep(a, alias_name(a))]
-        return self._result(updated, kept)
-
-    @staticmethod
-    def _result(updated, kept):
-        if not kept:
-            return cst.RemoveFromParent()
-        if len(kept) == len(updated.names):
-            return updated
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        changes = {"names": kept}
-        if isinstance(updated, cst.ImportFrom) and updated.rpar is not None and len(kept) == 1:
-            changes.update(lpar=None, rpar=None)
-        return updated.with_changes(**changes)
-
-
-def used_names(module: cst.Module) -> set[str]:
-    """Names the module uses outside import statements."""
-    used: set[str] = set()
+def _replace_steps(module: cst.Module, steps: dict[int, cst.FunctionDef], removed: set[int]) -> cst.Module:
+    """Swaps rewritten steps into their classes and drops removed top-level defs, touching
+    nothing else (no traversal of the whole tree)."""
+    body: list[cst.BaseStatement] = []
     for stmt in module.body:
-        if _is_import_line(stmt):
+        if id(stmt) in removed:
             continue
-        used |= names_in(stmt)
-    return used
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            items = [steps.get(id(item), item) for item in stmt.body.body]
+            if any(new is not old for new, old in zip(items, stmt.body.body)):
+                stmt = stmt.with_changes(body=stmt.body.with_changes(body=items))
+        body.append(stmt)
+    return module.with_changes(body=body)
+
+
+def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cst.Module:
+    """Removes top-level import aliases in `droppable` that the output no longer uses."""
+    from .namespace import _import_binding_name, alias_name
+
+    body: list[cst.BaseStatement] = []
+    for stmt in module.body:
+        if not _is_import_line(stmt):
+            body.append(stmt)
+            continue
+        smalls = []
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
+                smalls.append(small)
+                continue
+            bound = _import_binding_name if isinstance(small, cst.Import) else alias_name
+            kept = [a for a in small.names if bound(a) not in droppable or bound(a) in used]  # type: ignore[union-attr]
+            if len(kept) == len(small.names):  # type: ignore[arg-type]
+                smalls.append(small)
+            elif kept:
+                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                changes: dict = {"names": kept}
+                if isinstance(small, cst.ImportFrom) and small.rpar is not None and len(kept) == 1:
+                    changes.update(lpar=None, rpar=None)
+                smalls.append(small.with_changes(**changes))
+        if smalls:
+            smalls[-1] = smalls[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            body.append(stmt.with_changes(body=smalls))
+    return module.with_changes(body=body)
 
 
 def render(
@@ -92,13 +76,15 @@ def render(
     steps: dict[int, cst.FunctionDef],
     removed_defs: set[int],
     droppable_imports: set[str],
+    still_used: set[str],
     carried_imports: list[cst.SimpleStatementLine],
     carried_defs: list[tuple[str, cst.BaseStatement]],
     runtime_defs: list[cst.FunctionDef],
     header: Iterable[str],
 ) -> cst.Module:
-    module = module.visit(_ReplaceSteps(steps, removed_defs))
-    module = module.visit(_DropImports(droppable_imports, used_names(module)))
+    module = _replace_steps(module, steps, removed_defs)
+    if droppable_imports:
+        module = _drop_imports(module, droppable_imports, still_used)
     body = list(module.body)
     insert_at = 0
     for i, stmt in enumerate(body):
