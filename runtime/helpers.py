@@ -61,7 +61,7 @@ def decoflow_replace(flow, replacement, *inputs):
         if taken:
             decoflow_next_with(flow, {}, renew=True)
     elif result is not None:
-        raise RuntimeError("Invalid value passed to self.next; expected bool or a dictionary; got: %s" % result)
+        raise RuntimeError(f"Invalid value passed to self.next; expected bool or a dictionary; got: {result}")
     elif taken:
         decoflow_next_done(flow)
 

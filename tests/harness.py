@@ -228,18 +228,22 @@ def run_flow(
     python: str,
     workdir: Path | str,
     extra_args: Sequence[str] = (),
+    sysroot: Path | str | None = None,
 ) -> RunOutcome:
     """Run `flow_file` with `python` and read back every task through the Client API.
 
-    The datastore and metadata live in a fresh folder under `workdir`. `extra_args` are
+    The datastore and metadata live in a fresh folder under `workdir`, or in `sysroot` when
+    given (so consecutive runs can see each other, e.g. for memoization). `extra_args` are
     added after `run --max-workers 2` (e.g. `("--with", "mod.deco")`).
     """
     flow_file = Path(flow_file).resolve()
     flow_dir = flow_file.parent
     flow_name = flow_class_name(flow_file)
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    sysroot = Path(tempfile.mkdtemp(prefix="mfroot-", dir=workdir)).resolve()
-    (sysroot / "mfhome").mkdir()
+    if sysroot is None:
+        sysroot = Path(tempfile.mkdtemp(prefix="mfroot-", dir=workdir)).resolve()
+    sysroot = Path(sysroot).resolve()
+    (sysroot / "mfhome").mkdir(parents=True, exist_ok=True)
     env = flow_env(flow_dir, sysroot)
     cmd = [python, flow_file.name, "--no-pylint", "run", "--max-workers", "2", *extra_args]
     try:
