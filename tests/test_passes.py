@@ -10,7 +10,6 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-
 from decoflow.transformer import CompileError, CompileOptions, compile_source
 from decoflow.transformer.names import NameAllocator
 from decoflow.transformer.returns import ReturnEliminator
