@@ -390,7 +390,17 @@ class StepRewriter:
         body_flag = None
         if self.body_has_return:
             body_flag = self._claim_step("step_returned")
-            core = [line(f"{body_flag} = False"), *ReturnEliminator(body_flag).statements(core)]
+            core = ReturnEliminator(body_flag).statements(core)
+        if tail and any(layer.info.handler_trys for layer in self.layers):
+            # Natively `self.next(...)` runs inside the body, so a decorator's `except` sees
+            # its failure (and may swallow it). Take the transition there, then let the
+            # literal last statement (which Metaflow reads for the graph) do nothing.
+            self.runtime.add("decoflow_next_done")
+            core = [
+                *core,
+                trailing(tail[0].with_changes(leading_lines=[]), "the transition, taken inside the decorators"),
+                line(f"decoflow_next_done({self.site.self_name})"),
+            ]
         if core:
             core[0] = with_comment(core[0], f"step {self.site.name}: its own code")
         inner = core
@@ -404,6 +414,8 @@ class StepRewriter:
             prologue.append(trailing(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1 = outermost)"))
         if self.step_name_var:
             prologue.append(line(f'{self.step_name_var} = "{self.site.name}"'))
+        if body_flag:
+            prologue.append(line(f"{body_flag} = False"))
         body = [*head, *prologue, *inner]
         if body_flag and tail:
             body.append(line(f"if {body_flag}:\n    return  # as in the original: no self.next() was reached\n"))
