@@ -40,6 +40,12 @@ def decoflow_next_done(flow):
     flow.next = next_done
 
 
+def decoflow_next_here(flow, *targets, **kwargs):
+    """Take the step's transition now, where its failure reaches the decorators' handlers."""
+    flow.next(*targets, **kwargs)
+    decoflow_next_done(flow)
+
+
 def decoflow_replace(flow, replacement, *inputs):
     """Run what a decorator yielded instead of the step; its result settles the transition."""
     taken = []

@@ -37,6 +37,14 @@ def comment_line(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
 
 
+def _may_fail(next_line: cst.BaseStatement) -> bool:
+    """A transition with arguments (foreach=, condition=, num_parallel=) can fail at run time."""
+    call = next_line.body[0].value  # type: ignore[attr-defined]
+    return any(arg.keyword is not None for arg in call.args) or any(
+        isinstance(arg.value, cst.Dict) for arg in call.args
+    )
+
+
 def unused_params(info: GeneratorInfo) -> set[str]:
     """Parameters the decorator never reads: nothing is bound for them."""
     param_nodes = {id(p.name) for p in info.func.params.params}
@@ -391,16 +399,17 @@ class StepRewriter:
         if self.body_has_return:
             body_flag = self._claim_step("step_returned")
             core = ReturnEliminator(body_flag).statements(core)
-        if tail and any(layer.info.handler_trys for layer in self.layers):
+        if tail and _may_fail(tail[0]) and any(layer.info.handler_trys for layer in self.layers):
             # Natively `self.next(...)` runs inside the body, so a decorator's `except` sees
-            # its failure (and may swallow it). Take the transition there, then let the
-            # literal last statement (which Metaflow reads for the graph) do nothing.
-            self.runtime.add("decoflow_next_done")
-            core = [
-                *core,
-                trailing(tail[0].with_changes(leading_lines=[]), "the transition, taken inside the decorators"),
-                line(f"decoflow_next_done({self.site.self_name})"),
-            ]
+            # its failure (a missing foreach list, say) and may swallow it. Take the
+            # transition there; the literal last statement (Metaflow's graph) then does nothing.
+            self.runtime.add("decoflow_next_here")
+            call = tail[0].body[0].value  # type: ignore[attr-defined]
+            here = call.with_changes(
+                func=cst.Name("decoflow_next_here"),
+                args=[cst.Arg(cst.Name(self.site.self_name)), *call.args],
+            )
+            core = [*core, cst.SimpleStatementLine(body=[cst.Expr(here)])]
         if core:
             core[0] = with_comment(core[0], f"step {self.site.name}: its own code")
         inner = core
