@@ -46,7 +46,7 @@ fuzz: $(VENV)/.installed
 	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 -q tests -k fuzz
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check transformer runtime tests cli.py __init__.py __main__.py
