@@ -229,6 +229,7 @@ def run_flow(
     workdir: Path | str,
     extra_args: Sequence[str] = (),
     sysroot: Path | str | None = None,
+    pythonpath: Sequence[Path | str] = (),
 ) -> RunOutcome:
     """Run `flow_file` with `python` and read back every task through the Client API.
 
@@ -245,6 +246,8 @@ def run_flow(
     sysroot = Path(sysroot).resolve()
     (sysroot / "mfhome").mkdir(parents=True, exist_ok=True)
     env = flow_env(flow_dir, sysroot)
+    if pythonpath:  # more folders to import from (decorator packages), after the flow's own
+        env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *(str(Path(p).resolve()) for p in pythonpath)])
     cmd = [python, flow_file.name, "--no-pylint", "run", "--max-workers", "2", *extra_args]
     try:
         proc = subprocess.run(

@@ -23,6 +23,7 @@ from .namespace import (
     Definition,
     ImportFrom,
     ImportModule,
+    ModuleObject,
     Namespace,
     Resolver,
     alias_name,
@@ -77,6 +78,25 @@ def module_scopes(module: cst.Module) -> ModuleScopes:
     return ModuleScopes(tuple(frozenset(r) for r in reads), refs)
 
 
+def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
+    """For each plain name, the attributes read from it (`registry.note` -> {registry: {note}}).
+    A name also used bare (passed around) maps to None-containing sets: see `Carrier`."""
+    uses: dict[str, set[str]] = {}
+
+    class _V(cst.CSTVisitor):
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            if isinstance(n.value, cst.Name):
+                uses.setdefault(n.value.value, set()).add(n.attr.value)
+                return False
+            return True
+
+        def visit_Name(self, n: cst.Name) -> None:
+            uses.setdefault(n.value, set()).add("")  # "" = used as a value, not only via attributes
+
+    node.visit(_V())
+    return uses
+
+
 class _Rename(cst.CSTTransformer):
     """Renames module-level names by node identity; adds `as` to renamed import aliases."""
 
@@ -124,11 +144,16 @@ class Carrier:
         self._defs: dict[tuple[str, int], _Carried] = {}
         self._def_order: list[tuple[str, int]] = []
         self._scopes: dict[str, ModuleScopes] = {}
+        self._namespaces: dict[str, tuple[str, Namespace, set[str]]] = {}  # dotted -> (name, ns, attrs)
+        self._module_keys: dict[tuple[str, str], str] = {}  # (module path, name) -> dotted module
 
     # -- public ---------------------------------------------------------------------------
 
-    def output_name(self, ns: Namespace, name: str) -> str:
-        """The name the output uses for module-level `name` of module `ns` (carrying it)."""
+    def output_name(self, ns: Namespace, name: str, attrs: set[str] | None = None) -> str:
+        """The name the output uses for module-level `name` of module `ns` (carrying it).
+
+        `attrs`: the attributes read from it, if it may be a module object (`registry.note`);
+        "" among them means it is also used as a plain value."""
         if ns is self.flow_ns:
             binding = ns.bindings.get(name)
             if isinstance(binding, ImportFrom) and binding.module == METAFLOW and binding.name == "USER_SKIP_STEP":
@@ -136,7 +161,9 @@ class Carrier:
             return name
         key = (str(ns.source.path), name)
         if key not in self._names:
-            self._names[key] = self._carry(ns, name)
+            self._names[key] = self._carry(ns, name, attrs)
+        elif attrs and key in self._module_keys:
+            self._module_object(self._module_keys[key], name, attrs)
         return self._names[key]
 
     def import_lines(self) -> list[cst.SimpleStatementLine]:
@@ -175,7 +202,7 @@ class Carrier:
         own = ns.ref.name.split(".")[0] if ns.ref else None
         return own is not None and dotted.split(".")[0] == own
 
-    def _carry(self, ns: Namespace, name: str) -> str:
+    def _carry(self, ns: Namespace, name: str, attrs: set[str] | None) -> str:
         binding = ns.bindings.get(name)
         if binding is None:
             return name  # a builtin, or undefined (fails at run time as it would natively)
@@ -185,11 +212,50 @@ class Carrier:
             if binding.module and self._is_carried_module(ns, binding.module):
                 target = self.resolver.resolve(ns, name)
                 if isinstance(target, Defined):
-                    return self.output_name(target.namespace, target.name)
+                    return self.output_name(target.namespace, target.name, attrs)
+                if isinstance(target, ModuleObject) and self._is_carried_module(ns, target.dotted):
+                    self._module_keys[(str(ns.source.path), name)] = target.dotted
+                    return self._module_object(target.dotted, name, attrs or {""})
             return self._import(("from", binding.module, binding.name), name, binding)
         if isinstance(binding, ImportModule):
+            written = self._written_module(binding)
+            if self._is_carried_module(ns, binding.dotted) and "." not in written or (
+                self._is_carried_module(ns, binding.dotted) and binding.dotted == written
+            ):
+                self._module_keys[(str(ns.source.path), name)] = binding.dotted
+                return self._module_object(binding.dotted, name, attrs or {""})
             return self._import(("import", binding.dotted), name, binding)
         return self._definition(ns, name, binding)
+
+    def _module_object(self, dotted: str, name: str, attrs: set[str]) -> str:
+        """A module of the user's package used as an object (`from . import registry`):
+        carried as a namespace of the members that are read from it."""
+        target = self.resolver.namespace_of(dotted)
+        if not isinstance(target, Namespace):
+            return name
+        if dotted not in self._namespaces:
+            out = self.alloc.claim(name if self.alloc.is_free(name) else f"{dotted.replace('.', '_')}")
+            self._namespaces[dotted] = (out, target, set())
+        out, target, members = self._namespaces[dotted]
+        wanted = set(attrs) - {""}
+        if "" in attrs:  # passed around as a value: all it defines
+            wanted |= {n for n, b in target.bindings.items() if isinstance(b, Definition)}
+        for attr in sorted(wanted - members):
+            if attr in target.bindings:
+                members.add(attr)
+                self.output_name(target, attr)
+        return out
+
+    def namespace_lines(self) -> list[cst.BaseStatement]:
+        """`name = types.SimpleNamespace(member=..., ...)` for each module carried as an object."""
+        if not self._namespaces:
+            return []
+        types_name = self._import(("import", "types"), "types", ImportModule("types", cst.Pass()))
+        out: list[cst.BaseStatement] = []
+        for dotted, (name, target, members) in self._namespaces.items():
+            args = ", ".join(f"{m}={self.output_name(target, m)}" for m in sorted(members))
+            out.append(cst.parse_statement(f"{name} = {types_name}.SimpleNamespace({args})  # module {dotted}"))
+        return out
 
     def _flow_has(self, name: str, binding) -> bool:
         return self.flow_ns.bindings.get(name) == binding
@@ -241,8 +307,9 @@ class Carrier:
         if key not in self._defs:
             item = _Carried(ns, binding.stmt, index)
             self._defs[key] = item
+            attrs = attribute_uses(binding.stmt)
             for dep in sorted(self._module_scopes(ns).reads[index]):
                 if dep != name:
-                    self.output_name(ns, dep)
+                    self.output_name(ns, dep, attrs.get(dep))
             self._def_order.append(key)
         return out

@@ -251,7 +251,7 @@ class _Placeholders:
     def _suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
         if not isinstance(suite, cst.IndentedBlock):
             return suite
-        return suite.with_changes(body=self.statements(list(suite.body)))
+        return suite.with_changes(body=self.statements(list(suite.body)) or [line("pass")])
 
     def _compound(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
         if isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)):
@@ -598,7 +598,7 @@ class StepRewriter:
         code = cst.Module(body=[]).code_for_node
         kind = site.kind
         if kind is YieldKind.RUN:
-            out.extend(run_inner or [line("pass")])
+            out.extend(run_inner)  # nothing to run: an empty block gets `pass` where needed
         elif kind is YieldKind.SKIP:
             if out and isinstance(out[-1], cst.SimpleStatementLine):
                 out[-1] = trailing(out[-1], f"@{name} skips the step")

@@ -13,7 +13,7 @@ import libcst as cst
 
 from .analyze import GeneratorAnalyzer, GeneratorInfo
 from .attach import BuiltinAttach, WithAttacher, add_builtins
-from .carry import Carrier
+from .carry import Carrier, attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import StepFinder, StepSite, is_user_step_decorator
 from .facts import step_facts
@@ -116,13 +116,15 @@ class Compilation:
             layers = []
             for level, use in enumerate(site.uses, start=1):
                 info = infos[use.definition.key]
+                attrs = attribute_uses(info.func)
                 globals_ = {
-                    name: carrier.output_name(use.definition.namespace, name)
+                    name: carrier.output_name(use.definition.namespace, name, attrs.get(name))
                     for name in sorted(info.global_names | info.declared_globals)
                 }
                 layers.append(Layer(use, info, level, globals_))
             plans.append((site, layers))
-        carried_defs = carrier.definitions()
+        namespaces = carrier.namespace_lines()
+        carried_defs = carrier.definitions() + [("the modules above, as objects", n) for n in namespaces]
         carried_imports = carrier.import_lines()
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
