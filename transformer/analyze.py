@@ -23,6 +23,7 @@ from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
 from .names import names_in
+from .carry import attribute_uses
 from .namespace import Definition, MetaflowName, Resolver
 
 
@@ -68,6 +69,7 @@ class GeneratorInfo:
     shadowed_at_reads: dict[str, frozenset[str]] = field(repr=False)  # see GeneratorAnalyzer
     reassigned: frozenset[str]  # locals bound more than once (params rebinding matters)
     names: frozenset[str] = frozenset()  # every identifier the decorator's code writes
+    attribute_uses: dict[str, set[str]] = field(default_factory=dict, repr=False)  # see carry
 
     @property
     def name(self) -> str:
@@ -349,18 +351,24 @@ class _TryFinder(cst.CSTVisitor):
 # --- the analysis ------------------------------------------------------------------------
 
 
+_ANALYSES: dict[tuple[int, str], GeneratorInfo] = {}
+
+
 class GeneratorAnalyzer:
     """Analyses each decorator definition once; raises CompileError with located diagnostics."""
 
     def __init__(self, resolver: Resolver, locator: Locator) -> None:
         self.resolver = resolver
         self.locator = locator
-        self._cache: dict[tuple[str, str], GeneratorInfo] = {}
 
     def analyze(self, definition: DecoratorDef) -> GeneratorInfo:
-        if definition.key not in self._cache:
-            self._cache[definition.key] = self._analyze(definition)
-        return self._cache[definition.key]
+        """Analyses are shared by every compile in the process while the module is unchanged
+        (a batch analyses each decorator once)."""
+        key = (id(definition.func), definition.name)
+        found = _ANALYSES.get(key)
+        if found is None or found.definition.func is not definition.func:
+            found = _ANALYSES[key] = self._analyze(definition)
+        return found
 
     def _where(self, definition: DecoratorDef, node: cst.CSTNode | None) -> Location:
         return self.locator.locate(definition.namespace.source, node)
@@ -522,6 +530,7 @@ class GeneratorAnalyzer:
             bound_anywhere=frozenset(bound_anywhere),
             shadowed_at_reads={k: frozenset(v) for k, v in shadows.items()},
             names=frozenset(names_in(func)),
+            attribute_uses=attribute_uses(func),
             reassigned=frozenset(n for n, c in counts.items() if c > 1),
         )
 

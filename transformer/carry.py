@@ -124,6 +124,11 @@ class _Rename(cst.CSTTransformer):
         return updated.with_changes(name=cst.Name(new)) if new and new != SKIP_LITERAL else updated
 
 
+# Scope facts per parsed module, shared by every compile in the process (modules are parsed
+# once per process, see `resolve.parse_cached`).
+_SCOPES: dict[int, tuple[cst.Module, ModuleScopes]] = {}
+
+
 @dataclass
 class _Carried:
     namespace: Namespace
@@ -143,7 +148,6 @@ class Carrier:
         self._import_order: list[tuple] = []
         self._defs: dict[tuple[str, int], _Carried] = {}
         self._def_order: list[tuple[str, int]] = []
-        self._scopes: dict[str, ModuleScopes] = {}
         self._namespaces: dict[str, tuple[str, Namespace, set[str]]] = {}  # dotted -> (name, ns, attrs)
         self._module_keys: dict[tuple[str, str], str] = {}  # (module path, name) -> dotted module
 
@@ -183,10 +187,11 @@ class Carrier:
     # -- internals ------------------------------------------------------------------------
 
     def _module_scopes(self, ns: Namespace) -> ModuleScopes:
-        key = str(ns.source.path)
-        if key not in self._scopes:
-            self._scopes[key] = module_scopes(ns.source.module)
-        return self._scopes[key]
+        module = ns.source.module
+        found = _SCOPES.get(id(module))
+        if found is None or found[0] is not module:
+            found = _SCOPES[id(module)] = (module, module_scopes(module))
+        return found[1]
 
     def _binds(self, item: _Carried) -> set[str]:
         return {n for n, b in item.namespace.bindings.items() if isinstance(b, Definition) and b.stmt is item.stmt}

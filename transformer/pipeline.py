@@ -13,7 +13,7 @@ import libcst as cst
 
 from .analyze import GeneratorAnalyzer, GeneratorInfo
 from .attach import BuiltinAttach, WithAttacher, add_builtins
-from .carry import Carrier, attribute_uses
+from .carry import Carrier
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import StepFinder, StepSite, is_user_step_decorator
 from .facts import step_facts
@@ -116,7 +116,7 @@ class Compilation:
             layers = []
             for level, use in enumerate(site.uses, start=1):
                 info = infos[use.definition.key]
-                attrs = attribute_uses(info.func)
+                attrs = info.attribute_uses
                 globals_ = {
                     name: carrier.output_name(use.definition.namespace, name, attrs.get(name))
                     for name in sorted(info.global_names | info.declared_globals)

@@ -25,6 +25,11 @@ def helper_names() -> frozenset[str]:
 
 def helper_definitions(wanted: set[str]) -> list[cst.FunctionDef]:
     """The wanted helpers and those they call, in the order of helpers.py."""
+    return list(_definitions(frozenset(wanted)))
+
+
+@lru_cache(maxsize=64)
+def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
     helpers = _helpers()
     needed: set[str] = set()
     stack = list(wanted)
@@ -34,4 +39,4 @@ def helper_definitions(wanted: set[str]) -> list[cst.FunctionDef]:
             continue
         needed.add(name)
         stack.extend(n for n in names_in(helpers[name]) if n in helpers and n != name)
-    return [helpers[n].with_changes(leading_lines=[]) for n in helpers if n in needed]
+    return tuple(helpers[n].with_changes(leading_lines=[]) for n in helpers if n in needed)
