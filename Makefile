@@ -7,12 +7,15 @@ VENV_OLD := .venv-mf215
 OLD_METAFLOW := 2.15.21
 DEMO_DIR := build/demo
 
-.PHONY: demo test fuzz bench lint clean venv venv-old
+.PHONY: demo test fuzz bench lint clean venv venv-old venv-argo
+
+# The reference Metaflow the differential tests compare against (pyproject only sets a floor).
+REF_METAFLOW := 2.19.39
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' 'metaflow==$(REF_METAFLOW)'
 	touch $@
 
 $(VENV_OLD)/.installed:
@@ -26,11 +29,10 @@ venv-old: $(VENV_OLD)/.installed
 
 # Argo Workflows spec generation (tests/test_argo.py): Metaflow + an S3 stand-in (moto).
 VENV_ARGO := .venv-argo
-.PHONY: venv-argo
 $(VENV_ARGO)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_ARGO)
 	$(VENV_ARGO)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV_ARGO)/bin/python -m pip install --quiet 'metaflow==2.19.39' 'kubernetes<34' boto3 'moto==5.2.5' flask flask-cors
+	$(VENV_ARGO)/bin/python -m pip install --quiet 'metaflow==$(REF_METAFLOW)' 'kubernetes<34' boto3 'moto==5.2.5' flask flask-cors
 	$(VENV_ARGO)/bin/python -m pip install --quiet -e .
 	touch $@
 
@@ -39,7 +41,7 @@ venv-argo: $(VENV_ARGO)/.installed
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py $(DEMO_DIR)
 
-test: $(VENV)/.installed $(VENV_OLD)/.installed
+test: $(VENV)/.installed $(VENV_OLD)/.installed $(VENV_ARGO)/.installed
 	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python $(PY) -m pytest -n 2 -q
 
 fuzz: $(VENV)/.installed
@@ -49,7 +51,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check transformer runtime tests cli.py __init__.py __main__.py
+	$(VENV)/bin/ruff check transformer runtime tests benchmarks scripts cli.py __init__.py __main__.py
 
 clean:
-	rm -rf build $(VENV) $(VENV_OLD) *.egg-info .pytest_cache .hypothesis
+	rm -rf build $(VENV) $(VENV_OLD) $(VENV_ARGO) *.egg-info .pytest_cache .hypothesis

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from decoflow.transformer import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from decoflow.transformer import CompileOptions, compile_file
 from harness import assert_same, old_python, run_flow
 
