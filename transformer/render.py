@@ -45,7 +45,11 @@ def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cs
     from .namespace import _import_binding_name, alias_name
 
     body: list[cst.BaseStatement] = []
+    orphans: list[cst.EmptyLine] = []  # comments above a removed import go to what follows
     for stmt in module.body:
+        if orphans:
+            stmt = stmt.with_changes(leading_lines=[*orphans, *stmt.leading_lines])
+            orphans = []
         if not _is_import_line(stmt):
             body.append(stmt)
             continue
@@ -67,6 +71,8 @@ def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cs
         if smalls:
             smalls[-1] = smalls[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
             body.append(stmt.with_changes(body=smalls))
+        else:
+            orphans = [ln for ln in stmt.leading_lines if ln.comment is not None]
     return module.with_changes(body=body)
 
 
