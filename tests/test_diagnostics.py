@@ -1,0 +1,719 @@
+"""The catalogue of diagnostics: one test per DF code, through the real command line.
+
+Each test writes a small project (a flow and, usually, a decorator module) into a temporary
+folder, runs `decoflow compile flow.py -o out.py` there in a subprocess and checks what a user
+sees: exit status 1, the exact `path:line:col: DFxxx` of the offending place on stderr, the
+`note:` lines naming the use site and the decorator's definition where both exist, no Python
+traceback anywhere, nothing on stdout, and no output file.
+
+Expected places are computed from the input text (`where(...)` finds a snippet in it), so
+each test says *what* it expects to be pointed at: the `@deco` use, the `def`, the `yield`.
+
+The held-out bad inputs of issue 6 are here too (a yield inside a loop, `yield from`, two
+yields on one path, a decorator that never yields, one with two parameters, a syntax error in
+a decorator module, a missing module, an async generator, a malformed `--with` target), as
+are positional arguments, arguments to a 3-parameter decorator, a decorator used twice on a
+step, a class-based `UserStepDecorator`, a decorator built at run time, a star import hiding
+the decorator and a non-literal attribute value.
+
+Tests marked `xfail(strict=True)` pin down known compiler problems (wrong or missing
+locations, wrong diagnostics); each says what is expected. When the compiler is fixed they
+XPASS, which fails the run as a reminder to drop the mark.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCS = REPO_ROOT / "docs" / "diagnostics.md"
+
+# The installed script beside this interpreter, else the module (same code either way).
+_SCRIPT = Path(sys.executable).with_name("decoflow")
+DECOFLOW = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "decoflow"]
+
+DIAGNOSTIC_LINE = re.compile(r"^(?P<where>[^\s:][^:]*:\d+:\d+): (?P<code>DF\d{3}) \S")
+NOTE_LINE = re.compile(r"^[^\s:][^:]*:\d+:\d+: note: \S")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def dedent(text: str) -> str:
+    """`textwrap.dedent` without the leading newline of a triple-quoted literal."""
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def make_flow(imports: str = "", decorators: Sequence[str] = ()) -> str:
+    """A two-step flow; `decorators` (one per line) go above `@step` of `start`.
+
+    The first decorator is always on line 7, column 5 (when `imports` is one line).
+    """
+    lines = ["from metaflow import FlowSpec, step", *([imports] if imports else []), "", ""]
+    lines += ["class MyFlow(FlowSpec):", ""]
+    lines += [f"    {decorator}" for decorator in decorators]
+    lines += [
+        "    @step",
+        "    def start(self):",
+        "        self.x = 1",
+        "        self.next(self.end)",
+        "",
+        "    @step",
+        "    def end(self):",
+        "        pass",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    MyFlow()",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def decorator_module(body: str, params: str = "step_name, flow, inputs", head: str = "def") -> str:
+    """`decos.py` defining `@user_step_decorator` `deco` (its `def` on line 5) with `body`."""
+    indented = textwrap.indent(dedent(body), "    ")
+    return (
+        "from metaflow import user_step_decorator\n\n\n"
+        f"@user_step_decorator\n{head} deco({params}):\n{indented}"
+    )
+
+
+GOOD_3 = decorator_module("yield\n")
+GOOD_4 = decorator_module("print(attributes)\nyield\n", "step_name, flow, inputs, attributes")
+
+
+def at(name: str, text: str, index: int) -> str:
+    """`name:line:col` of character `index` of `text`, 1-based like diagnostics."""
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"{name}:{line}:{column}"
+
+
+def where(name: str, text: str, snippet: str, occurrence: int = 1) -> str:
+    """`name:line:col` of the `occurrence`-th `snippet` in `text`."""
+    index = -1
+    for _ in range(occurrence):
+        index = text.find(snippet, index + 1)
+        assert index >= 0, f"{snippet!r} (occurrence {occurrence}) is not in the input"
+    return at(name, text, index)
+
+
+def write_project(root: Path, flow: str, modules: dict[str, str | bytes] | None = None) -> Path:
+    """Write `flow.py` and the given modules (relative paths) below `root`; return `root`."""
+    (root / "flow.py").write_text(flow, encoding="utf-8")
+    for relative, text in (modules or {}).items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    return root
+
+
+def compile_cli(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `decoflow compile flow.py -o out.py [extra]` in `root`."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [*DECOFLOW, "compile", "flow.py", "-o", "out.py", *extra],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def assert_rejected(proc: subprocess.CompletedProcess[str], root: Path) -> list[str]:
+    """Exit 1, no traceback or internal error, nothing on stdout, no output file; every
+    stderr line a diagnostic or a note. Returns the stderr lines."""
+    report = f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 1, report
+    for stream in (proc.stdout, proc.stderr):
+        assert "Traceback" not in stream, report
+        assert "internal error" not in stream, report
+    assert proc.stdout == "", report
+    assert not (root / "out.py").exists(), "a rejected flow must not write its output"
+    lines = proc.stderr.splitlines()
+    assert lines, report
+    assert DIAGNOSTIC_LINE.match(lines[0]), report
+    for line in lines:
+        assert DIAGNOSTIC_LINE.match(line) or NOTE_LINE.match(line), f"not a diagnostic: {line!r}"
+    return lines
+
+
+def expect(lines: list[str], head: str, notes: Sequence[str] = ()) -> str:
+    """The diagnostic line starting with `head` (`path:line:col: DFxxx`), followed by its
+    `notes` (each `path:line:col: note: text`, in any order); returns the diagnostic line."""
+    found = [i for i, line in enumerate(lines) if line.startswith(head + " ")]
+    assert found, f"no diagnostic {head!r} in:\n" + "\n".join(lines)
+    index = found[0]
+    own_notes = []
+    for line in lines[index + 1 :]:
+        if not NOTE_LINE.match(line):
+            break
+        own_notes.append(line)
+    for note in notes:
+        assert note in own_notes, f"note {note!r} missing after {lines[index]!r}:\n" + "\n".join(
+            lines
+        )
+    return lines[index]
+
+
+def rejected(
+    tmp_path: Path,
+    flow: str,
+    modules: dict[str, str | bytes] | None = None,
+    *extra: str,
+) -> list[str]:
+    """Write the project, compile it and check it is rejected properly; stderr lines."""
+    root = write_project(tmp_path, flow, modules)
+    return assert_rejected(compile_cli(root, *extra), root)
+
+
+def used_here(flow: str, written: str = "deco") -> str:
+    """The note naming the first use of `@written` in `flow`."""
+    return f"{where('flow.py', flow, '@' + written)}: note: @{written} used here"
+
+
+def defined_here(module: str, name: str = "deco", file: str = "decos.py") -> str:
+    """The note naming the `def` of decorator `name` in `module`."""
+    return f"{where(file, module, 'def ' + name)}: note: @{name} defined here"
+
+
+FLOW = make_flow("from decos import deco", ["@deco"])
+
+
+# --- DF0xx: reading source ---------------------------------------------------------------
+
+
+def test_df001_syntax_error_in_flow(tmp_path: Path) -> None:
+    """A syntax error in the flow: DF001 in flow.py."""
+    flow = FLOW.replace("self.x = 1", "self.x = 1 +* 2")
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    assert len(lines) == 1 and re.match(r"flow\.py:\d+:\d+: DF001 syntax error", lines[0]), lines
+
+
+def test_df001_syntax_error_in_decorator_module(tmp_path: Path) -> None:
+    """Held out: a syntax error (missing colon) in a decorator module: DF001 in decos.py."""
+    module = GOOD_3.replace("inputs):", "inputs)")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    assert re.match(r"decos\.py:\d+:\d+: DF001 syntax error", lines[0]), lines
+
+
+def test_df001_too_many_nested_parentheses(tmp_path: Path) -> None:
+    """Brackets nested beyond CPython's limit of 200: DF001 at the 201st opening bracket."""
+    flow = FLOW.replace(
+        "from decos import deco\n",
+        "from decos import deco\nX = " + "(" * 250 + "1" + ")" * 250 + "\n",
+    )
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    expected = at("flow.py", flow, flow.index("(") + 200)  # the 201st "("
+    expect(lines, f"{expected}: DF001")
+    assert "too many nested parentheses" in lines[0]
+
+
+def test_df001_undecodable_decorator_module(tmp_path: Path) -> None:
+    """A decorator module that is not valid UTF-8 (and has no encoding cookie): DF001."""
+    module = GOOD_3.encode() + b'BAD = "\xff\xfe"\n'
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    assert re.match(r"decos\.py:\d+:\d+: DF001 cannot decode source", lines[0]), lines
+
+
+def test_df001_unknown_encoding_cookie(tmp_path: Path) -> None:
+    """An encoding cookie naming no codec: DF001 in the file that declares it."""
+    module = "# -*- coding: klingon -*-\n" + GOOD_3
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    assert re.match(r"decos\.py:\d+:\d+: DF001 cannot decode source: unknown encoding", lines[0]), (
+        lines
+    )
+
+
+def test_df002_unreadable_decorator_module(tmp_path: Path) -> None:
+    """A decorator module that exists but cannot be read: DF002 naming it."""
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        write_project(tmp_path, FLOW, {"decos.py": GOOD_3})
+        (tmp_path / "decos.py").chmod(0)
+    elif Path("/proc/self/mem").exists():  # root reads anything; this file fails with EIO
+        write_project(tmp_path, FLOW)
+        (tmp_path / "decos.py").symlink_to("/proc/self/mem")
+    else:
+        pytest.skip("no way to make a file unreadable here")
+    lines = assert_rejected(compile_cli(tmp_path), tmp_path)
+    expect(lines, "decos.py:1:1: DF002")
+    assert "cannot read file" in lines[0]
+
+
+def test_df003_code_too_deep_to_analyse(tmp_path: Path) -> None:
+    """A 1,000-term sum parses, but is too deep for the compiler's recursive passes: DF003."""
+    flow = FLOW.replace("self.x = 1", "self.x = " + " + ".join(["1"] * 1000))
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    assert len(lines) == 1 and re.match(r"flow\.py:\d+:\d+: DF003 ", lines[0]), lines
+
+
+# --- DF1xx: how a decorator is used ------------------------------------------------------
+
+
+def test_df101_positional_arguments(tmp_path: Path) -> None:
+    """`@deco(1)`: decorator arguments are keywords only."""
+    flow = make_flow("from decos import deco", ["@deco(1)"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_4})
+    expect(lines, f"{where('flow.py', flow, '@deco')}: DF101", [defined_here(GOOD_4)])
+
+
+def test_df102_arguments_to_three_parameter_decorator(tmp_path: Path) -> None:
+    """`@deco(k=1)` where `deco` takes no `attributes` parameter."""
+    flow = make_flow("from decos import deco", ["@deco(k=1)"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    expect(lines, f"{where('flow.py', flow, '@deco')}: DF102", [defined_here(GOOD_3)])
+
+
+def test_df103_non_literal_attribute_value(tmp_path: Path) -> None:
+    """`@deco(k=undefined_name)`: a value that is neither a literal nor a module-level name."""
+    flow = make_flow("from decos import deco", ["@deco(k=undefined_name)"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_4})
+    line = expect(lines, f"{where('flow.py', flow, '@deco')}: DF103", [defined_here(GOOD_4)])
+    assert "'undefined_name'" in line
+
+
+@pytest.mark.parametrize("second", ["@deco", "@decos.deco"])
+def test_df104_decorator_used_twice_on_one_step(tmp_path: Path, second: str) -> None:
+    """The same decorator twice on one step, written the same or through its module; the
+    second use (line 9) is the offending one."""
+    flow = make_flow("import decos\nfrom decos import deco", ["@deco", second])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    second_use = at("flow.py", flow, flow.index(second, flow.index("@deco") + 1))
+    assert second_use == "flow.py:9:5"
+    line = expect(lines, f"{second_use}: DF104", [defined_here(GOOD_3)])
+    assert "'start'" in line
+
+
+# --- DF2xx: finding the decorator --------------------------------------------------------
+
+
+def test_df201_missing_module(tmp_path: Path) -> None:
+    """Held out: the decorator's module does not exist."""
+    flow = make_flow("from nosuchmodule import deco", ["@deco"])
+    lines = rejected(tmp_path, flow)
+    line = expect(lines, f"{where('flow.py', flow, '@deco')}: DF201")
+    assert "'nosuchmodule'" in line
+
+
+def test_df202_star_import_hides_the_decorator(tmp_path: Path) -> None:
+    """`from decos import *`: which names it binds is not known without running it."""
+    flow = make_flow("from decos import *", ["@deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    line = expect(lines, f"{where('flow.py', flow, '@deco')}: DF202")
+    assert "star import" in line
+
+
+def test_df202_name_not_defined_in_module(tmp_path: Path) -> None:
+    """`from decos import deco` where decos.py defines no `deco`."""
+    lines = rejected(tmp_path, FLOW, {"decos.py": "from metaflow import user_step_decorator\n"})
+    line = expect(lines, f"{where('flow.py', FLOW, '@deco')}: DF202")
+    assert "not defined in decos.py" in line
+
+
+def test_df203_class_based_user_step_decorator(tmp_path: Path) -> None:
+    """A `UserStepDecorator` subclass on a step: only generator decorators are compiled."""
+    module = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+
+        class Deco(UserStepDecorator):
+            def pre_step(self, step_name, flow, inputs=None):
+                print("pre")
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    expect(
+        lines,
+        f"{where('flow.py', flow, '@Deco')}: DF203",
+        [f"{where('decos.py', module, 'class Deco')}: note: defined here"],
+    )
+
+
+def test_df203_flow_mutator_on_the_flow_class(tmp_path: Path) -> None:
+    """A `FlowMutator` may add decorators at run time, which cannot be seen statically."""
+    module = dedent(
+        """
+        from metaflow import FlowMutator
+
+
+        class AddThings(FlowMutator):
+            def mutate(self, mutable_flow):
+                pass
+        """
+    )
+    flow = make_flow("from mutators import AddThings").replace(
+        "class MyFlow", "@AddThings\nclass MyFlow"
+    )
+    lines = rejected(tmp_path, flow, {"mutators.py": module})
+    expect(
+        lines,
+        f"{where('flow.py', flow, '@AddThings')}: DF203",
+        [f"{where('mutators.py', module, 'class AddThings')}: note: defined here"],
+    )
+
+
+def test_df204_decorator_built_at_run_time(tmp_path: Path) -> None:
+    """`deco = make_decorator()`: the decorator is the result of a call."""
+    module = dedent(
+        """
+        from metaflow import user_step_decorator
+
+
+        def make_decorator():
+            @user_step_decorator
+            def inner(step_name, flow, inputs):
+                yield
+
+            return inner
+
+
+        deco = make_decorator()
+        """
+    )
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(
+        lines,
+        f"{where('flow.py', FLOW, '@deco')}: DF204",
+        [f"{where('decos.py', module, 'deco = make_decorator()')}: note: assigned here"],
+    )
+
+
+# --- DF3xx: the decorator's generator ----------------------------------------------------
+
+
+def test_df301_decorator_never_yields(tmp_path: Path) -> None:
+    """Held out: a decorator without any yield is not a generator."""
+    module = decorator_module('print("no yield")\n')
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'def deco')}: DF301", [used_here(FLOW)])
+
+
+def test_df301_yield_never_reached(tmp_path: Path) -> None:
+    """A yield after an unconditional `return` can never run."""
+    module = decorator_module("return\nyield\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'def deco')}: DF301", [used_here(FLOW)])
+
+
+def test_df302_yield_inside_an_expression(tmp_path: Path) -> None:
+    """`print((yield))`: the yield must be a statement of its own."""
+    module = decorator_module("print((yield))\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'yield')}: DF302", [used_here(FLOW)])
+
+
+def test_df303_yield_from(tmp_path: Path) -> None:
+    """Held out: `yield from` delegates to another generator."""
+    module = decorator_module("yield from [None]\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'yield from')}: DF303", [used_here(FLOW)])
+
+
+def test_df304_yield_inside_a_loop(tmp_path: Path) -> None:
+    """Held out: a yield inside a `for` loop."""
+    module = decorator_module("for _ in range(2):\n    yield\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'yield')}: DF304", [used_here(FLOW)])
+
+
+def test_df304_yield_inside_a_loop_of_a_decorator_in_the_flow(tmp_path: Path) -> None:
+    """The same, for a decorator defined in the flow module itself (`while True`)."""
+    flow = dedent(
+        """
+        from metaflow import FlowSpec, step, user_step_decorator
+
+
+        @user_step_decorator
+        def deco(step_name, flow, inputs):
+            while True:
+                yield
+
+
+        class MyFlow(FlowSpec):
+
+            @deco
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    lines = rejected(tmp_path, flow)
+    expect(lines, f"{where('flow.py', flow, 'yield')}: DF304", [used_here(flow)])
+
+
+def test_df305_async_generator(tmp_path: Path) -> None:
+    """Held out: `async def` makes an async generator, which Metaflow cannot run."""
+    module = decorator_module("yield\n", head="async def")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'async def deco')}: DF305", [used_here(FLOW)])
+
+
+def test_df305_async_code_in_a_plain_generator(tmp_path: Path) -> None:
+    """`async with` inside a plain `def` generator."""
+    module = decorator_module("async with lock:\n    pass\nyield\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'def deco')}: DF305", [used_here(FLOW)])
+
+
+def test_df306_two_parameters(tmp_path: Path) -> None:
+    """Held out: a decorator taking two parameters."""
+    module = decorator_module("yield\n", params="step_name, flow")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    line = expect(lines, f"{where('decos.py', module, 'def deco')}: DF306", [used_here(FLOW)])
+    assert "takes 2 parameter(s)" in line
+
+
+def test_df306_star_parameters(tmp_path: Path) -> None:
+    """`*inputs`: the parameters must be positional names."""
+    module = decorator_module("yield\n", params="step_name, flow, *inputs")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'def deco')}: DF306", [used_here(FLOW)])
+
+
+def test_df307_return_with_a_value(tmp_path: Path) -> None:
+    """`return 42` after the yield: Metaflow accepts only a bare `return`."""
+    module = decorator_module("yield\nreturn 42\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'return 42')}: DF307", [used_here(FLOW)])
+
+
+def test_df308_two_yields_on_one_path(tmp_path: Path) -> None:
+    """Held out: two yields one after the other; the second is the offending one."""
+    module = decorator_module('yield\nprint("again")\nyield\n')
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'yield', 2)}: DF308", [used_here(FLOW)])
+
+
+def test_df308_second_yield_in_a_branch(tmp_path: Path) -> None:
+    """A yield, then another one in an `if`: one path yields twice."""
+    module = decorator_module("yield\nif flow.x:\n    yield\n")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'yield', 2)}: DF308", [used_here(FLOW)])
+
+
+# --- DF4xx: --with specs -----------------------------------------------------------------
+
+PLAIN = make_flow()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "decos.deco:k",  # an attribute without `=value`
+        "1bad",  # not a name
+        "decos..deco",  # an empty module part
+        "",  # nothing at all
+        ":k=1",  # attributes but no name
+        "decos.deco:=1",  # a value without a name
+        "retry:times",  # a built-in with a malformed attribute
+    ],
+)
+def test_df401_malformed_with_spec(tmp_path: Path, spec: str) -> None:
+    """Held out: a malformed `--with` target; located at the flow (it came from the command
+    line)."""
+    lines = rejected(tmp_path, PLAIN, {"decos.py": GOOD_4}, "--with", spec)
+    line = expect(lines, "flow.py:1:1: DF401")
+    assert f"--with '{spec}'" in line
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [("nomodule.deco", "cannot find module 'nomodule'"), ("decos.nothere", "'nothere'")],
+)
+def test_df402_with_target_not_found(tmp_path: Path, spec: str, reason: str) -> None:
+    """`--with` naming a module that does not exist, or a name its module does not define."""
+    lines = rejected(tmp_path, PLAIN, {"decos.py": GOOD_3}, "--with", spec)
+    line = expect(lines, "flow.py:1:1: DF402")
+    assert reason in line
+
+
+def test_df403_with_target_is_not_a_generator_decorator(tmp_path: Path) -> None:
+    """`--with decos.LIMIT` where LIMIT is a plain value."""
+    lines = rejected(
+        tmp_path, PLAIN, {"decos.py": GOOD_3 + "\n\nLIMIT = 3\n"}, "--with", "decos.LIMIT"
+    )
+    expect(lines, "flow.py:1:1: DF403")
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [("metaflow.retry", "short name"), ("deco", "unknown decorator 'deco'")],
+)
+def test_df404_with_names_a_metaflow_decorator_wrongly(
+    tmp_path: Path, spec: str, reason: str
+) -> None:
+    """`--with metaflow.retry` (write `retry`), or a bare name that is no Metaflow decorator."""
+    lines = rejected(tmp_path, PLAIN, {"decos.py": GOOD_3}, "--with", spec)
+    line = expect(lines, "flow.py:1:1: DF404")
+    assert reason in line
+
+
+def test_problem_in_with_attached_decorator_names_the_module(tmp_path: Path) -> None:
+    """A `--with` decorator whose generator is invalid is reported in its own module."""
+    module = decorator_module("for _ in range(2):\n    yield\n")
+    lines = rejected(tmp_path, PLAIN, {"decos.py": module}, "--with", "decos.deco")
+    expect(lines, f"{where('decos.py', module, 'yield')}: DF304")
+
+
+# --- the catalogue is complete -----------------------------------------------------------
+
+
+def _raised_codes() -> set[str]:
+    """Every DF code the compiler's sources mention as a diagnostic code."""
+    codes: set[str] = set()
+    for path in (REPO_ROOT / "transformer").glob("*.py"):
+        codes.update(re.findall(r"\"(DF\d{3})\"", path.read_text(encoding="utf-8")))
+    return codes
+
+
+def test_every_code_is_documented_and_tested() -> None:
+    """docs/diagnostics.md has a section for every DF code, and this file a test for it."""
+    codes = _raised_codes()
+    assert codes, "no DF codes found in transformer/"
+    documented = set(re.findall(r"^### (DF\d{3})$", DOCS.read_text(encoding="utf-8"), flags=re.M))
+    assert codes - documented == set(), "undocumented codes"
+    assert documented - codes == set(), "documented codes the compiler never raises"
+    tested = {
+        m.upper()
+        for m in re.findall(r"^def test_(df\d{3})_", Path(__file__).read_text(), flags=re.M)
+    }
+    assert codes - tested == set(), "codes without a test"
+
+
+# --- known problems (strict xfail: each XPASSes once the compiler is fixed) -------------------
+
+
+def _python_syntax_error_line(text: str) -> int:
+    """The line CPython reports for a syntax error in `text` (parsed, never run)."""
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        assert err.lineno is not None
+        return err.lineno
+    raise AssertionError("the input has no syntax error")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DF001 takes libcst's raw_line/raw_column, which are often a line late (or 1:1 for "
+    "tokenizer errors); the offending line is the one CPython names",
+)
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("self.x = 1", "self.x = 1 +* 2"),  # reported on the next line
+        ("self.x = 1", "self.x = (1"),  # reported two lines late
+        ("self.x = 1", "self.x = 1)"),  # reported at 1:1
+        ("def start(self):", "def start(self)"),  # missing colon: reported a line late
+    ],
+)
+def test_df001_names_the_offending_line(tmp_path: Path, old: str, new: str) -> None:
+    """A syntax error in the flow is reported on the line where CPython reports it."""
+    flow = FLOW.replace(old, new, 1)
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    line = _python_syntax_error_line(flow)
+    assert lines[0].startswith(f"flow.py:{line}:"), lines
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a syntax error in a decorator module is reported a line late and without a note "
+    "naming the @deco use that led to the module",
+)
+def test_df001_in_decorator_module_names_line_and_use_site(tmp_path: Path) -> None:
+    """Held out, fully: `decos.py:5:...: DF001` (the `def` missing its colon), then a note
+    in flow.py naming where the module is used (the `@deco` or its import)."""
+    module = GOOD_3.replace("inputs):", "inputs)")
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    assert lines[0].startswith(f"decos.py:{_python_syntax_error_line(module)}:"), lines
+    assert any(line.startswith("flow.py:") and ": note: " in line for line in lines[1:]), lines
+
+
+@pytest.mark.xfail(
+    strict=True, reason="DF003 is always reported at flow.py:1:1, not where the deep code is"
+)
+def test_df003_names_the_deep_statement(tmp_path: Path) -> None:
+    """DF003 points at the line holding the too-deep expression."""
+    flow = FLOW.replace("self.x = 1", "self.x = " + " + ".join(["1"] * 1000))
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    line = where("flow.py", flow, "self.x = 1 + 1").rsplit(":", 1)[0]
+    assert lines[0].startswith(line + ":"), lines
+
+
+@pytest.mark.xfail(strict=True, reason="DF103 flags the variable of a comprehension ('i')")
+def test_comprehension_attribute_value_is_accepted(tmp_path: Path) -> None:
+    """`@deco(k=[i for i in range(3)])` is a valid value Metaflow evaluates at class creation."""
+    flow = make_flow("from decos import deco", ["@deco(k=[i for i in range(3)])"])
+    root = write_project(tmp_path, flow, {"decos.py": GOOD_4})
+    proc = compile_cli(root)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an attribute name that is a Python keyword is written as `@retry(class=1)`: the "
+    "compiled flow is not valid Python, and the compile exits 0",
+)
+@pytest.mark.parametrize("spec", ["retry:class=1", "retry:None=1"])
+def test_with_keyword_attribute_name(tmp_path: Path, spec: str) -> None:
+    """`--with retry:class=1`: rejected with DF401, or written as valid Python."""
+    root = write_project(tmp_path, PLAIN, {"decos.py": GOOD_4})
+    proc = compile_cli(root, "--with", spec)
+    if proc.returncode == 0:
+        ast.parse((root / "out.py").read_text(encoding="utf-8"))  # raises on invalid output
+    else:
+        expect(assert_rejected(proc, root), "flow.py:1:1: DF401")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="JSON's Infinity/NaN become the bare names `inf`/`nan`: `@retry(times=inf)` (a "
+    "NameError when the flow loads) or a DF103 about a name the user never wrote",
+)
+@pytest.mark.parametrize("spec", ["retry:times=1e999", "decos.deco:k=NaN"])
+def test_with_non_finite_value(tmp_path: Path, spec: str) -> None:
+    """A non-finite `--with` value is written as a valid expression or rejected with DF401."""
+    root = write_project(tmp_path, PLAIN, {"decos.py": GOOD_4})
+    proc = compile_cli(root, "--with", spec)
+    if proc.returncode == 0:
+        code = (root / "out.py").read_text(encoding="utf-8")
+        assert not re.search(r"[=:] ?(inf|nan)\b", code), code
+    else:
+        lines = assert_rejected(proc, root)
+        expect(lines, "flow.py:1:1: DF401")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="some problems are reported twice (DF306 for *args; DF102 once per step for --with)",
+)
+@pytest.mark.parametrize("case", ["star-args", "with-args-to-3-params"])
+def test_one_problem_one_diagnostic(tmp_path: Path, case: str) -> None:
+    """One mistake gives one diagnostic."""
+    if case == "star-args":
+        module = decorator_module("yield\n", params="step_name, flow, *inputs")
+        lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    else:
+        lines = rejected(tmp_path, PLAIN, {"decos.py": GOOD_3}, "--with", "decos.deco:k=1")
+    heads = [line for line in lines if DIAGNOSTIC_LINE.match(line)]
+    assert len(heads) == 1, lines
