@@ -600,7 +600,7 @@ def test_every_code_is_documented_and_tested() -> None:
     assert codes - tested == set(), "codes without a test"
 
 
-# --- known problems (strict xfail: each XPASSes once the compiler is fixed) -------------------
+# --- problems found while writing this catalogue, since fixed ----------------------------------
 
 
 def _python_syntax_error_line(text: str) -> int:
@@ -613,11 +613,6 @@ def _python_syntax_error_line(text: str) -> int:
     raise AssertionError("the input has no syntax error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DF001 takes libcst's raw_line/raw_column, which are often a line late (or 1:1 for "
-    "tokenizer errors); the offending line is the one CPython names",
-)
 @pytest.mark.parametrize(
     ("old", "new"),
     [
@@ -635,11 +630,6 @@ def test_df001_names_the_offending_line(tmp_path: Path, old: str, new: str) -> N
     assert lines[0].startswith(f"flow.py:{line}:"), lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a syntax error in a decorator module is reported a line late and without a note "
-    "naming the @deco use that led to the module",
-)
 def test_df001_in_decorator_module_names_line_and_use_site(tmp_path: Path) -> None:
     """Held out, fully: `decos.py:5:...: DF001` (the `def` missing its colon), then a note
     in flow.py naming where the module is used (the `@deco` or its import)."""
@@ -649,9 +639,6 @@ def test_df001_in_decorator_module_names_line_and_use_site(tmp_path: Path) -> No
     assert any(line.startswith("flow.py:") and ": note: " in line for line in lines[1:]), lines
 
 
-@pytest.mark.xfail(
-    strict=True, reason="DF003 is always reported at flow.py:1:1, not where the deep code is"
-)
 def test_df003_names_the_deep_statement(tmp_path: Path) -> None:
     """DF003 points at the line holding the too-deep expression."""
     flow = FLOW.replace("self.x = 1", "self.x = " + " + ".join(["1"] * 1000))
@@ -660,7 +647,6 @@ def test_df003_names_the_deep_statement(tmp_path: Path) -> None:
     assert lines[0].startswith(line + ":"), lines
 
 
-@pytest.mark.xfail(strict=True, reason="DF103 flags the variable of a comprehension ('i')")
 def test_comprehension_attribute_value_is_accepted(tmp_path: Path) -> None:
     """`@deco(k=[i for i in range(3)])` is a valid value Metaflow evaluates at class creation."""
     flow = make_flow("from decos import deco", ["@deco(k=[i for i in range(3)])"])
@@ -669,11 +655,6 @@ def test_comprehension_attribute_value_is_accepted(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an attribute name that is a Python keyword is written as `@retry(class=1)`: the "
-    "compiled flow is not valid Python, and the compile exits 0",
-)
 @pytest.mark.parametrize("spec", ["retry:class=1", "retry:None=1"])
 def test_with_keyword_attribute_name(tmp_path: Path, spec: str) -> None:
     """`--with retry:class=1`: rejected with DF401, or written as valid Python."""
@@ -685,11 +666,6 @@ def test_with_keyword_attribute_name(tmp_path: Path, spec: str) -> None:
         expect(assert_rejected(proc, root), "flow.py:1:1: DF401")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JSON's Infinity/NaN become the bare names `inf`/`nan`: `@retry(times=inf)` (a "
-    "NameError when the flow loads) or a DF103 about a name the user never wrote",
-)
 @pytest.mark.parametrize("spec", ["retry:times=1e999", "decos.deco:k=NaN"])
 def test_with_non_finite_value(tmp_path: Path, spec: str) -> None:
     """A non-finite `--with` value is written as a valid expression or rejected with DF401."""
@@ -703,10 +679,6 @@ def test_with_non_finite_value(tmp_path: Path, spec: str) -> None:
         expect(lines, "flow.py:1:1: DF401")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="some problems are reported twice (DF306 for *args; DF102 once per step for --with)",
-)
 @pytest.mark.parametrize("case", ["star-args", "with-args-to-3-params"])
 def test_one_problem_one_diagnostic(tmp_path: Path, case: str) -> None:
     """One mistake gives one diagnostic."""

@@ -384,7 +384,7 @@ class GeneratorAnalyzer:
         if params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or params.star_kwarg or params.kwonly_params:
             diags.append(Diagnostic("DF306", f"{label} must take 3 or 4 positional parameters (step_name, flow, inputs[, attributes])", def_where))
         names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
-        if len(names) not in (3, 4):
+        if len(names) not in (3, 4) and not diags:
             diags.append(
                 Diagnostic(
                     "DF306",

@@ -20,6 +20,7 @@ from .namespace import (
     ModuleObject,
     Namespace,
     Resolver,
+    Target,
     Unresolved,
     dotted_name,
 )
@@ -108,6 +109,7 @@ class StepFinder:
         self.locator = locator
         self.diagnostics: list[Diagnostic] = []
         self._defs: dict[tuple[str, str], DecoratorDef] = {}
+        self._reported: set[int] = set()
 
     def find(self) -> list[StepSite]:
         sites: list[StepSite] = []
@@ -140,9 +142,24 @@ class StepFinder:
     def _is_step(self, func: cst.FunctionDef) -> bool:
         for dec in func.decorators:
             callee, _ = decorator_callee(dec)
-            if self.resolver.expression(self.flow_ns, callee) == MetaflowName("step"):
+            if self._resolve(callee, dec) == MetaflowName("step"):
                 return True
         return False
+
+    def _resolve(self, callee: cst.BaseExpression, dec: cst.Decorator) -> Target:
+        """Resolve a decorator; a module on the way that cannot be read or parsed becomes a
+        diagnostic (once), with a note naming the use that needed it."""
+        try:
+            return self.resolver.expression(self.flow_ns, callee)
+        except CompileError as err:
+            if id(dec) not in self._reported:
+                self._reported.add(id(dec))
+                where = self.locator.locate(self.flow_ns.source, dec)
+                self.diagnostics.extend(
+                    Diagnostic(d.code, d.message, d.location, (*d.notes, (where, f"needed for @{dotted_name(callee)} here")))
+                    for d in err.diagnostics
+                )
+            return Unresolved("unreadable module")
 
     def _uses(self, func: cst.FunctionDef) -> list[DecoratorUse]:
         uses: list[DecoratorUse] = []
@@ -151,11 +168,15 @@ class StepFinder:
             written = dotted_name(callee)
             if written is None:
                 continue  # an arbitrary expression: not something we can resolve; keep it
-            target = self.resolver.expression(self.flow_ns, callee)
-            if isinstance(target, (MetaflowName, ModuleObject)):
-                continue
+
             def where(dec: cst.Decorator = dec):  # positions are computed only for diagnostics
                 return self.locator.locate(self.flow_ns.source, dec)
+
+            target = self._resolve(callee, dec)
+            if id(dec) in self._reported:
+                continue
+            if isinstance(target, (MetaflowName, ModuleObject)):
+                continue
 
             if isinstance(target, Unresolved):
                 if target.missing_module:

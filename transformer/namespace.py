@@ -228,6 +228,22 @@ def build_namespace(source: SourceFile, ref: ModuleRef | None) -> Namespace:
     return Namespace(source, ref, bindings, tuple(stars))
 
 
+def _plain_alias(stmt: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    """`name = other` or `name = mod.other` at top level: the expression aliased, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and small.targets[0].target.value == name
+            and dotted_name(small.value) is not None
+            and dotted_name(small.value) != name
+        ):
+            return small.value
+    return None
+
+
 class Resolver:
     """Follows names across modules, reading (never importing) each module once."""
 
@@ -261,6 +277,9 @@ class Resolver:
                 return Unresolved(f"'{name}' may come from a star import")
             return Unresolved(f"'{name}' is not defined in {ns.source.display}")
         if isinstance(binding, Definition):
+            alias = _plain_alias(binding.stmt, name)
+            if alias is not None:  # `other = deco`: the same object under another name
+                return self.expression(ns, alias) if depth < 50 else Unresolved("alias cycle")
             return Defined(ns, name, binding.stmt)
         if isinstance(binding, ImportModule):
             return self.module_object(binding.dotted)

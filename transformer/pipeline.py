@@ -7,6 +7,7 @@ diagnostic before anything is written.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -69,12 +70,16 @@ def compile_source(source: str, path: Path | str, options: CompileOptions) -> st
     display = display_path(path, root)
     bom = source.startswith("\ufeff")
     flow_source = parse_text(source[1:] if bom else source, path, display)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))  # long expressions make libcst's visitors recurse deeply
     try:
         output = Compilation(flow_source, options).run()
     except RecursionError:
         raise CompileError(
             [Diagnostic("DF003", "code nested too deeply for decoflow to analyse", Location(display))]
         ) from None
+    finally:
+        sys.setrecursionlimit(limit)
     return ("\ufeff" + output) if bom and output is not source else output
 
 
@@ -207,8 +212,14 @@ class Compilation:
                 if args is None:
                     continue
                 if any(a.keyword is None for a in args):
+                    what = "`**` arguments" if any(a.star == "**" for a in args) else "positional arguments"
                     diagnostics.append(
-                        Diagnostic("DF101", f"@{use.written} takes keyword arguments only", where, (defined,))
+                        Diagnostic(
+                            "DF101",
+                            f"@{use.written} takes keyword arguments written out (k=v); it cannot take {what}",
+                            where,
+                            (defined,),
+                        )
                     )
                 elif args and len(info.params) == 3:
                     diagnostics.append(
@@ -234,30 +245,39 @@ class Compilation:
                                 )
                             )
         if diagnostics:
-            raise CompileError(diagnostics)
+            unique = {(d.code, d.message, str(d.location)): d for d in diagnostics}
+            raise CompileError(list(unique.values()))
 
     def _non_literal(self, expr: cst.BaseExpression) -> str | None:
         import builtins
 
         class _Names(cst.CSTVisitor):
             def __init__(self) -> None:
-                self.bad: str | None = None
+                self.candidates: list[str] = []
+                self.local: set[str] = set()
 
             def visit_Attribute(self, node: cst.Attribute) -> bool:
                 node.value.visit(self)
                 return False
 
             def visit_Name(self, node: cst.Name) -> None:
-                if node.value not in self.ns and not hasattr(builtins, node.value) and self.bad is None:
-                    self.bad = node.value
+                name = node.value
+                if name not in self.ns and name not in self.local and not hasattr(builtins, name):
+                    self.candidates.append(name)
 
             def visit_Lambda(self, node: cst.Lambda) -> bool:
                 return False
 
+            def visit_CompFor(self, node: cst.CompFor) -> None:
+                from .namespace import bound_names
+
+                self.local.update(bound_names(node.target))
+
         finder = _Names()
         finder.ns = self.flow_ns.bindings  # type: ignore[attr-defined]
         expr.visit(finder)
-        return finder.bad
+        bad = [n for n in finder.candidates if n not in finder.local]  # comprehension targets
+        return bad[0] if bad else None
 
     def _names_still_used(
         self, sites: list[StepSite], in_flow_defs: list[cst.FunctionDef], infos: dict[tuple[str, str], GeneratorInfo]

@@ -5,6 +5,7 @@ Reading is the only thing done to user files: nothing is imported or executed.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,22 +66,55 @@ def _check_nesting(text: str, display: str) -> None:
             )
 
 
+def _python_syntax_error(text: str, display: str) -> Diagnostic | None:
+    """Where Python itself puts a syntax error (libcst's positions can be a line late)."""
+    try:
+        compile(text, display, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as err:
+        line = err.lineno or 1
+        column = err.offset or 1
+        return Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, line, column))
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    return None
+
+
+MAX_LINE_FOR_FAST_PATH = 2000
+MAX_EXPRESSION_DEPTH = 1000  # libcst's native parser can overflow its stack beyond this
+
+
+def _check_depth(text: str, display: str) -> None:
+    """Very long lines may hide an expression too deep for libcst's parser (it would crash):
+    measure with Python's parser first."""
+    if not any(len(ln) > MAX_LINE_FOR_FAST_PATH for ln in text.splitlines()):
+        return
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return  # the parse below reports it
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            line = getattr(node, "lineno", 1)
+            raise CompileError(
+                [Diagnostic("DF003", f"expression nested too deeply for decoflow (over {MAX_EXPRESSION_DEPTH} levels)", Location(display, line, 1))]
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def parse_text(text: str, path: Path, display: str) -> SourceFile:
     """Parse source text; a syntax error becomes a located DF001 diagnostic."""
     _check_nesting(text, display)
+    _check_depth(text, display)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as err:
-        message = str(err.message).splitlines()[0] if err.message else "invalid syntax"
-        raise CompileError(
-            [
-                Diagnostic(
-                    "DF001",
-                    f"syntax error: {message}",
-                    Location(display, err.raw_line, err.raw_column + 1),
-                )
-            ]
-        ) from None
+        found = _python_syntax_error(text, display)
+        if found is None:
+            message = str(err.message).splitlines()[0] if err.message else "invalid syntax"
+            found = Diagnostic("DF001", f"syntax error: {message}", Location(display, err.raw_line, err.raw_column + 1))
+        raise CompileError([found]) from None
     except (RecursionError, MemoryError):
         raise CompileError(
             [Diagnostic("DF001", "source too deeply nested to parse", Location(display))]

@@ -8,6 +8,8 @@ string (so `cfg={"k": [1, 2]}` stays one value).
 from __future__ import annotations
 
 import json
+import keyword
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,12 +59,18 @@ def parse_spec(raw: str) -> WithSpec:
     if rest.strip():
         for pair in re.split(r""",(?=[\s\w]+=)""", rest):
             key, eq, value = pair.partition("=")
-            if not eq or not key.strip().isidentifier():
-                raise SpecError(f"--with '{raw}': '{pair}' is not of the form name=value")
+            if not eq or not key.strip().isidentifier() or keyword.iskeyword(key.strip()):
+                raise SpecError(f"--with '{raw}': '{pair}' is not of the form name=value (name a valid keyword)")
             attributes[key.strip()] = parse_value(value)
     return WithSpec(raw, name, attributes, bool(sep))
 
 
 def python_literal(value: Any) -> str:
     """Python source for a JSON-like value (what the compiled flow writes)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
     return repr(value)
