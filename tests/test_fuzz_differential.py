@@ -14,7 +14,9 @@ Profiles (environment variable `DECOFLOW_FUZZ_PROFILE`):
 * `long` (`make fuzz`): `LONG_EXAMPLES_PER_SHAPE` examples per shape (>= 500 in all), random,
   shrinking on, failures kept in Hypothesis' example database.
 
-`DECOFLOW_FUZZ_EXAMPLES=N` overrides the number of examples per shape in either profile.
+`DECOFLOW_FUZZ_EXAMPLES=N` overrides the number of examples per shape in either profile;
+`DECOFLOW_FUZZ_OLD=1` also runs every compiled flow without a switch step on the old
+Metaflow (2.15.21, no custom decorator support) and compares it with the native run.
 
 Every failing example is written to `build/fuzz-failures/<id>/` (flow, decorator module,
 compiled flow and the report) so that it can be turned into a regression fixture:
@@ -49,7 +51,7 @@ from typing import Any
 
 import pytest
 from decoflow.transformer import CompileError, compile_file
-from harness import REPO_ROOT, RunOutcome, assert_same, run_flow
+from harness import REPO_ROOT, RunOutcome, assert_same, old_python, run_flow
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from strategies import FLOW_FILE, SHAPES, FuzzCase, fuzz_cases
@@ -61,6 +63,8 @@ FAILURES_DIR = REPO_ROOT / "build" / "fuzz-failures"
 
 CI_EXAMPLES_PER_SHAPE = 5
 LONG_EXAMPLES_PER_SHAPE = 100
+#: Also run compiled flows on the old Metaflow (opt-in: it costs a third run per example).
+ON_OLD_METAFLOW = os.environ.get("DECOFLOW_FUZZ_OLD", "") not in ("", "0")
 #: Both runs of a flow use one worker so that failures stop the run deterministically.
 RUN_ARGS = ("--max-workers", "1")
 #: The native runtime's message when a switch step was skipped, replaced or its failure
@@ -70,18 +74,7 @@ SWITCH_FAKE_NEXT = re.compile(r"Switch step (\w+) should transition to exactly o
 #: Regression fixtures (folder names under fixtures/regressions) that still fail because
 #: of a compiler bug: name -> what differs. Remove an entry when the bug is fixed (the
 #: expected failure is strict, so a fixed bug makes its test fail until it is removed).
-KNOWN_COMPILER_BUGS: dict[str, str] = {
-    "setting_up_not_reset": (
-        "a decorator that skips or replaces the step while another decorator sits below it: "
-        "the `setting_up` marker set for its before code is never reset, so the outer "
-        "decorators' `finally` and `except` step aside (missing 'outer: finally'; an after-code "
-        "failure the outer decorator swallows natively fails the compiled task)"
-    ),
-    "encoding_cookie_latin1": (
-        "the output keeps the flow's `# -*- coding: latin-1 -*-` cookie while compile_file "
-        "returns text that is written as UTF-8: inlined 'café' becomes 'cafÃ©'"
-    ),
-}
+KNOWN_COMPILER_BUGS: dict[str, str] = {}  # all found so far are fixed
 
 
 # --------------------------------------------------------------------------------------
@@ -190,8 +183,12 @@ def compare_runs(native: RunOutcome, compiled: RunOutcome, *, exact_errors: bool
 def run_differential(
     flow_file: Path, workdir: Path, *, exact_errors: bool = True
 ) -> tuple[RunOutcome, RunOutcome]:
-    """Run `flow_file` natively and compiled (alone, in `workdir/compiled`); compare."""
-    compiled_file, _ = compile_alone(flow_file, workdir / "compiled")
+    """Run `flow_file` natively and compiled (alone, in `workdir/compiled`); compare.
+
+    With `DECOFLOW_FUZZ_OLD=1` the compiled flow is also run on the old Metaflow (2.15.21,
+    see `harness.old_python`) unless it has a switch step, and compared the same way.
+    """
+    compiled_file, source = compile_alone(flow_file, workdir / "compiled")
     native = run_flow(
         flow_file, python=sys.executable, workdir=workdir / "runs", extra_args=RUN_ARGS
     )
@@ -203,6 +200,15 @@ def run_differential(
         compiled_file, python=sys.executable, workdir=workdir / "runs", extra_args=RUN_ARGS
     )
     compare_runs(native, compiled, exact_errors=exact_errors)
+    if ON_OLD_METAFLOW and 'condition="' not in source:
+        # Metaflow 2.15.21 has no switch steps: only flows without one are run there.
+        old = run_flow(
+            compiled_file, python=old_python(), workdir=workdir / "runs-old", extra_args=RUN_ARGS
+        )
+        try:
+            compare_runs(native, old, exact_errors=exact_errors)
+        except AssertionError as err:
+            raise AssertionError(f"compiled flow on the OLD Metaflow:\n{err}") from None
     return native, compiled
 
 

@@ -55,21 +55,7 @@ _F = TypeVar("_F", bound=Callable[..., object])
 
 #: Compiler bugs these tests expose, not fixed yet: test name -> what goes wrong.
 #: The tests named here are strict expected failures; remove an entry once it is fixed.
-KNOWN_COMPILER_BUGS: dict[str, str] = {
-    "test_encoding_cookie": (
-        "the output keeps a non-UTF-8 encoding cookie (`# -*- coding: latin-1 -*-`) although "
-        "compile_file returns text that is written as UTF-8: 'café' becomes 'cafÃ©'"
-    ),
-    "test_pathologically_nested[binop]": (
-        "a long operator chain (`x = 1 + 1 + ...`, 50,000 terms; Python rejects it in 0.2 s) "
-        "is not answered within the time limit: libcst's parse time grows steeply with the "
-        "chain (2,000 terms: ~6 s, 4,000: ~45 s); the nesting pre-check does not catch it"
-    ),
-    "test_syntax_error_location": (
-        "syntax-error diagnostics use libcst's location, often a line after the error "
-        "(`def f(x)` missing its colon on line 1 is reported on line 2)"
-    ),
-}
+KNOWN_COMPILER_BUGS: dict[str, str] = {}  # all found so far are fixed
 
 #: `DECOFLOW_FUZZ_PROFILE=long` (`make fuzz`) multiplies the number of examples.
 LONG = os.environ.get("DECOFLOW_FUZZ_PROFILE") == "long"

@@ -143,7 +143,7 @@ def _copy_and_compile(flow: Path, dest: Path, source: Path | None = None) -> tup
     """Copy the flow's top-level fixture folder to `dest` and compile `source` there (the
     copied flow by default): as is, else with every folder of the fixture on the search
     path (for fixtures whose decorator packages live in side folders). A fixture that
-    does not compile on its own (a template, say) is skipped."""
+    does not compile fails the test."""
     top = FIXTURES / flow.relative_to(FIXTURES).parts[0]
     shutil.copytree(top, dest, ignore=shutil.ignore_patterns("__pycache__", ".metaflow"))
     copied = dest / flow.relative_to(top)
@@ -156,7 +156,7 @@ def _copy_and_compile(flow: Path, dest: Path, source: Path | None = None) -> tup
             return copied, compile_file(target, CompileOptions(search_path=folders))
         except CompileError as err:
             first = str(err).splitlines()[0]
-            pytest.skip(f"{_fixture_id(flow)} does not compile on its own: {first}")
+            pytest.fail(f"{_fixture_id(flow)} does not compile: {first}")
 
 
 @pytest.mark.parametrize("flow", _fixed_point_params())

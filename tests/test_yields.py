@@ -1,6 +1,6 @@
 """Every yield kind on every kind of step, stacked both ways with a core decorator.
 
-`fixtures/yield_matrix/matrixflow.py` is a template: a linear step, a foreach step and its
+`fixtures/yield_matrix/matrix_template.py` is a template: a linear step, a foreach step and its
 tasks, a foreach join, a branch and its join, and `end`, each decorated with
 `@OUTER @INNER`. Each case fills them with `@core` (before/after, swallows ValueError in a
 `try/except/finally`) and one decorator per yield kind (`fixtures/yield_matrix/kinds.py`):
@@ -34,7 +34,7 @@ KINDS = {
 def _write_case(folder: Path, outer: str, inner: str) -> Path:
     folder.mkdir(parents=True)
     shutil.copy(MATRIX / "kinds.py", folder / "kinds.py")
-    text = (MATRIX / "matrixflow.py").read_text()
+    text = (MATRIX / "matrix_template.py").read_text()
     (folder / "matrixflow.py").write_text(text.replace("@OUTER", outer).replace("@INNER", inner))
     return folder / "matrixflow.py"
 

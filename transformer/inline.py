@@ -588,7 +588,8 @@ class StepRewriter:
                     line(f"if {yielded}:\n    raise RuntimeError({f'@{name} should only yield once'!r})\n")
                 )
             out.append(line(f"{yielded} = True"))
-        if self._tracks(layer) and not self._starts_tracked(run_inner):
+        # The inner code starts by setting the marker itself only where it runs right away.
+        if self._tracks(layer) and not (site.kind is YieldKind.RUN and self._starts_tracked(run_inner)):
             out.append(line(f"{self.flag} = 0"))
         value = None
         if site.value is not None:

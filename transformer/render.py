@@ -17,6 +17,7 @@ import libcst as cst
 from .inline import comment_line
 
 CODING = re.compile(r"^#.*coding[:=]")
+UTF8_COOKIE = re.compile(r"coding[:=]\s*(utf-?8)\b", re.IGNORECASE)
 
 
 def _is_import_line(stmt: cst.CSTNode) -> bool:
@@ -131,10 +132,13 @@ def render(
     body[insert_at:insert_at] = added
     head = list(module.header)
     keep = 0
-    for ln in head:
+    for i, ln in enumerate(head):
         text = ln.comment.value if ln.comment else ""
         if not (text.startswith("#!") or CODING.match(text)):
             break
+        if CODING.match(text) and not UTF8_COOKIE.search(text):
+            # The output is text that is written as UTF-8 (carried code may need it): say so.
+            head[i] = ln.with_changes(comment=cst.Comment("# -*- coding: utf-8 -*-"))
         keep += 1
     new_header = [*head[:keep], *(comment_line(h) for h in header), *head[keep:]]
     return module.with_changes(body=body, header=new_header)

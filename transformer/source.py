@@ -90,8 +90,16 @@ def _check_depth(text: str, display: str) -> None:
         return
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return  # the parse below reports it
+    except SyntaxError as err:
+        raise CompileError(
+            [Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))]
+        ) from None
+    except (RecursionError, MemoryError):
+        raise CompileError(
+            [Diagnostic("DF003", "code nested too deeply (Python itself refuses it)", Location(display))]
+        ) from None
+    except ValueError:
+        return  # e.g. a NUL byte: the parse below reports it
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
