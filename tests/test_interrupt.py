@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from decoflow.transformer import CompileOptions, compile_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,11 +19,11 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
 from .names import names_in
-from .carry import attribute_uses
 from .namespace import Definition, MetaflowName, Resolver
 
 
