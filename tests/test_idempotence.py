@@ -13,6 +13,7 @@ flows drawn by `strategies.fuzz_cases` (with and without decorators).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import libcst as cst
@@ -139,7 +140,9 @@ def test_fixture_flows_found() -> None:
     assert len(FIXTURE_FLOWS) >= 10, FIXTURE_FLOWS
 
 
-def _copy_and_compile(flow: Path, dest: Path, source: Path | None = None) -> tuple[Path, str]:
+def _copy_and_compile(
+    flow: Path, dest: Path, source: Callable[[Path], Path] | None = None
+) -> tuple[Path, str]:
     """Copy the flow's top-level fixture folder to `dest` and compile `source` there (the
     copied flow by default): as is, else with every folder of the fixture on the search
     path (for fixtures whose decorator packages live in side folders). A fixture that
