@@ -69,6 +69,7 @@ class GeneratorInfo:
     shadowed_at_reads: dict[str, frozenset[str]] = field(repr=False)  # see GeneratorAnalyzer
     reassigned: frozenset[str]  # locals bound more than once (params rebinding matters)
     names: frozenset[str] = frozenset()  # every identifier the decorator's code writes
+    global_statements: frozenset[int] = frozenset()  # ids of its own `global` statements
     attribute_uses: dict[str, set[str]] = field(default_factory=dict, repr=False)  # see carry
 
     @property
@@ -129,6 +130,7 @@ class _YieldFinder(cst.CSTVisitor):
         self._stmt_yield: set[int] = set()
         self.shared_lines = 0
         self.globals_declared: list[str] = []
+        self.global_nodes: list[cst.Global] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self._depth += 1
@@ -166,6 +168,7 @@ class _YieldFinder(cst.CSTVisitor):
 
     def visit_Global(self, node: cst.Global) -> None:
         self.globals_declared.extend(n.name.value for n in node.names)
+        self.global_nodes.append(node)
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         if len(node.body) > 1 and any(_small_yield(s) is not None for s in node.body):
@@ -488,11 +491,14 @@ class GeneratorAnalyzer:
                     if name in ns.bindings or not referents or any(isinstance(r.scope, GlobalScope) for r in referents):
                         global_refs[id(access.node)] = name
         declared = frozenset(finder.globals_declared)
-        # global statements make names module-level even when assigned
+        # global statements make names module-level even when assigned (`CALLS += 1`)
         for name_id, name in list(local_refs.items()):
             if name in declared:
                 del local_refs[name_id]
                 global_refs[name_id] = name
+        if declared:
+            for node in _names_of(func.body, declared):
+                global_refs.setdefault(id(node), node.value)
         global_names = frozenset(n for n in global_refs.values() if n in ns.bindings or n in declared)
 
         sites = []
@@ -531,6 +537,7 @@ class GeneratorAnalyzer:
             shadowed_at_reads={k: frozenset(v) for k, v in shadows.items()},
             names=frozenset(names_in(func)),
             attribute_uses=attribute_uses(func),
+            global_statements=frozenset(id(g) for g in finder.global_nodes),
             reassigned=frozenset(n for n, c in counts.items() if c > 1),
         )
 
@@ -588,6 +595,27 @@ def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     if isinstance(first, cst.Try) and isinstance(first.body, cst.IndentedBlock):
         return _runs_code_before_yield(list(first.body.body), site_index)
     return True
+
+
+def _names_of(node: cst.CSTNode, wanted: frozenset[str]) -> list[cst.Name]:
+    """Name nodes (not attributes or keywords) spelling one of `wanted`."""
+    found: list[cst.Name] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value in wanted:
+                found.append(n)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(_V())
+    return found
 
 
 def _alias_bound(alias: cst.ImportAlias) -> str:

@@ -150,6 +150,13 @@ class _DecoratorPass(cst.CSTTransformer):
             return updated.with_changes(asname=cst.AsName(cst.Name(self.locals[local])))
         return updated
 
+    def leave_Global(
+        self, original: cst.Global, updated: cst.Global
+    ) -> cst.Global | cst.RemovalSentinel:
+        # The decorator's own `global` moves to the top of the step (Python wants it before
+        # any use of the name there, and another decorator above may use it first).
+        return cst.RemoveFromParent() if id(original) in self.info.global_statements else updated
+
     def leave_NameItem(self, original: cst.NameItem, updated: cst.NameItem) -> cst.NameItem:
         name = original.name.value
         new = self.locals.get(name) or self.globals.get(name)
