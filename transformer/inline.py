@@ -427,7 +427,7 @@ class StepRewriter:
         if declared:
             prologue.append(line(f"global {', '.join(declared)}"))
         if self.track_from is not None:
-            prologue.append(trailing(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1 = outermost)"))
+            prologue.append(trailing(line(f"{self.flag} = 0"), "decoflow: whose before-code runs (1: outermost)"))
         if self.step_name_var:
             prologue.append(line(f'{self.step_name_var} = "{self.site.name}"'))
         if body_flag:
