@@ -311,6 +311,7 @@ class _Ctx:
     local: str
     module: _Module
     step: StepSpec
+    state: dict[str, object] = field(default_factory=dict)
 
     @property
     def fl(self) -> str:
@@ -366,7 +367,13 @@ def _action(draw: st.DrawFn, ctx: _Ctx, phase: str) -> list[str]:
         "inputs",
         "print_local",
         "tool",
+        "json",
+        "closure",
+        "global",
+        "alias",
     ]
+    if phase == "before":
+        kinds.append("rename")
     if "attributes" in ctx.names:
         kinds.append("attrs")
     if ctx.module.chaos >= 1:
@@ -404,6 +411,27 @@ def _action(draw: st.DrawFn, ctx: _Ctx, phase: str) -> list[str]:
     if kind == "tool":
         ctx.module.features.add("function-on-flow")
         return [f"{fl}.tool = _tag"]
+    if kind == "json":
+        ctx.module.features.add("carried-import")
+        return [f'print("{deco} {phase}: json", json.dumps(getattr({fl}, "log", [])))']
+    if kind == "closure":
+        ctx.module.features.add("closure")
+        fn = f"{deco}_peek"
+        return [
+            f"def {fn}(default=None):",
+            f'    return [getattr({fl}, "a1", default), {ctx.local}, {sn}]',
+            f'print("{deco} {phase}: peek", {fn}())',
+        ]
+    if kind == "global":
+        ctx.module.features.add("global")
+        ctx.state["global"] = True
+        return ["CALLS += 1", f'print("{deco} {phase}: calls", CALLS)']
+    if kind == "alias":
+        ctx.module.features.add("flow-alias")
+        return [f"target = {fl}", f"target.{art} = {draw(_artifact_value(art, ctx.names))}"]
+    if kind == "rename":
+        ctx.module.features.add("param-reassigned")
+        return [f'{sn} = {sn} + "!"']
     if kind == "attrs":
         return [f'print("{deco} {phase}: attributes", sorted({ctx.names["attributes"]}.items()))']
     if kind == "raise_if":
@@ -494,7 +522,14 @@ def _yield_value(draw: st.DrawFn, ctx: _Ctx, state: dict[str, object]) -> str:
         return '{"foreach": "alt_items"}'
     if draw(st.integers(0, 5)) == 0:
         ctx.module.features.add("replace-lambda")
-        return "(lambda fl, *rest: True)"
+        return draw(
+            st.sampled_from(
+                [
+                    "(lambda fl, *rest: True)",
+                    f'(lambda fl, *rest: setattr(fl, "a2", {ctx.local}) or True)',
+                ]
+            )
+        )
     name, kind, bound = draw(_replacement(ctx))
     if bound is not None:
         state["bound_step"] = bound
@@ -559,13 +594,31 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
     """The yield block, maybe inside try/except/else/finally."""
     form = draw(
         st.sampled_from(
-            ["bare", "bare", "except", "except_else", "finally", "except_finally", "full"]
+            [
+                "bare",
+                "bare",
+                "except",
+                "except_else",
+                "finally",
+                "except_finally",
+                "full",
+                "with",
+                "suppress",
+            ]
         )
     )
     if form == "bare":
         return inner
-    ctx.module.features.add(f"try-{form}")
     deco = ctx.deco
+    if form == "with":
+        # Noisy.__exit__ prints and swallows KeyError.
+        ctx.module.features.add("with-noisy")
+        return [f'with Noisy("{deco}") as {draw(st.sampled_from(_EXC_NAMES))}:', *indent(inner)]
+    if form == "suppress":
+        ctx.module.features.add("with-suppress")
+        exc = draw(st.sampled_from(["FuzzError", "ValueError", "KeyError"]))
+        return [f"with contextlib.suppress({exc}):", *indent(inner)]
+    ctx.module.features.add(f"try-{form}")
     lines = ["try:", *indent(inner)]
     if form in ("except", "except_else", "except_finally", "full"):
         exc = draw(st.sampled_from(_EXCEPTIONS_CAUGHT))
@@ -618,7 +671,7 @@ def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
     deco = module.fresh(stem)
     local = draw(st.sampled_from(_LOCALS))
     ctx = _Ctx(deco, names, local, module, step)
-    state: dict[str, object] = {}
+    state = ctx.state
 
     before = [f'print("{deco} before", {ctx.sn})', f"{local} = 0"]
     before += [ln for _ in range(draw(st.integers(0, 3))) for ln in draw(_action(ctx, "before"))]
@@ -636,10 +689,11 @@ def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
         # The usual defaults: (step_name, flow, inputs=None, attributes=None).
         param_names = [f"{n}=None" if i >= 2 else n for i, n in enumerate(param_names)]
     module.features.add(f"params-{params}")
+    head = ["global CALLS"] if state.get("global") else []
     lines = [
         "@user_step_decorator",
         f"def {deco}({', '.join(param_names)}):",
-        *indent([*before, *core, *after]),
+        *indent([*head, *before, *core, *after]),
     ]
     if state.get("uses_skip_constant"):
         module.features.add("USER_SKIP_STEP")
@@ -785,10 +839,12 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
     if inflow:
         module.features.add("decorators-in-flow")
         flow_imports += ["USER_SKIP_STEP", "user_step_decorator"]
-    header = [
-        f'"""A generated {shape} flow (tests/strategies.py)."""',
-        f"from metaflow import {', '.join(sorted(set(flow_imports), key=flow_imports.index))}",
-    ]
+    header = [f'"""A generated {shape} flow (tests/strategies.py)."""']
+    if inflow:
+        header += ["import contextlib", "import json", ""]
+    header.append(
+        f"from metaflow import {', '.join(sorted(set(flow_imports), key=flow_imports.index))}"
+    )
     if not inflow and used:
         direct = [d.name for d in used if d.import_form == "from"]
         aliased = [d.name for d in used if d.import_form == "alias"]
@@ -815,6 +871,9 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         files[f"{DECO_MODULE}.py"] = "\n".join(
             [
                 f'"""Decorators for the generated {shape} flow (tests/strategies.py)."""',
+                "import contextlib",
+                "import json",
+                "",
                 "from metaflow import USER_SKIP_STEP, user_step_decorator",
                 "",
                 *deco_body,
@@ -833,6 +892,22 @@ def _render_module_body(module: _Module) -> list[str]:
     """Helpers, replacement functions and decorators, separated by blank lines."""
     lines = [
         'TAG = "fz:"',
+        "CALLS = 0",
+        "",
+        "",
+        "class Noisy:",
+        '    """A context manager that reports and swallows KeyError."""',
+        "",
+        "    def __init__(self, name):",
+        "        self.name = name",
+        "",
+        "    def __enter__(self):",
+        '        print("enter", self.name)',
+        "        return self",
+        "",
+        "    def __exit__(self, kind, value, tb):",
+        '        print("exit", self.name, kind.__name__ if kind else None)',
+        "        return kind is KeyError",
         "",
         "",
         "class FuzzError(Exception):",

@@ -75,6 +75,11 @@ SWITCH_FAKE_NEXT = re.compile(r"Switch step (\w+) should transition to exactly o
 #: of a compiler bug: name -> what differs. Remove an entry when the bug is fixed (the
 #: expected failure is strict, so a fixed bug makes its test fail until it is removed).
 KNOWN_COMPILER_BUGS: dict[str, str] = {
+    "global_declared_twice": (
+        "two stacked decorators with `global CALLS`: the inner decorator's `global` "
+        "statement is kept inline after the outer one used the name (SyntaxError: used "
+        "prior to global declaration)"
+    ),
     "transition_read_after_after_code": (
         "after code that changes the foreach variable or the switch condition: natively the "
         "step's `self.next` (in the body) already counted the splits / chose the case; compiled, "
