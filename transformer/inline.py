@@ -311,6 +311,7 @@ class StepRewriter:
             for layer in layers
         ]
         self.step_level: set[str] = set()  # flags read outside nested run-functions
+        self.assigned_inside: set[str] = set()  # step-level flags the step's own code assigns
         self.globals_declared: list[str] = []
         self._plan_setup_tracking()
         self.step_name_var = self._plan_shared_step_name(step_names | module_names)
@@ -405,6 +406,7 @@ class StepRewriter:
         body_flag = None
         if self.body_has_return:
             body_flag = self._claim_step("step_returned")
+            self.assigned_inside.add(body_flag)
             core = ReturnEliminator(body_flag).statements(core)
         if tail and _may_fail(tail[0]) and any(layer.info.handler_trys for layer in self.layers):
             # Natively `self.next(...)` runs inside the body, so a decorator's `except` sees
@@ -536,7 +538,12 @@ class StepRewriter:
         if len(info.yields_to_body) > 1 and inner:
             fn = alloc.claim(f"run_{self.site.name}")
             self.alloc.reserve(fn)
-            assigned = names_in(cst.Module(body=inner)) & self.step_level
+            # Step-level names the inner code assigns (it reads the others through the closure).
+            assigned = set(self.assigned_inside)
+            if self.track_from is not None and any(
+                other.level > layer.level and self._tracks(other) for other in self.layers
+            ):
+                assigned.add(self.flag)
             fn_body = list(inner)
             declared = sorted({g for other in self.layers if other.level > layer.level for g in other.info.declared_globals})
             if declared:
