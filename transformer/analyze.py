@@ -587,6 +587,8 @@ class GeneratorAnalyzer:
 
 def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     """False only when a yield is the first thing the generator can execute."""
+    if body and _is_docstring(body[0]):
+        body = body[1:]
     if not body:
         return True
     first = body[0]
@@ -616,6 +618,15 @@ def _names_of(node: cst.CSTNode, wanted: frozenset[str]) -> list[cst.Name]:
 
     node.visit(_V())
     return found
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 def _alias_bound(alias: cst.ImportAlias) -> str:

@@ -210,7 +210,10 @@ def decorator_code(
     found = _PASS_CACHE.get(key)
     if found is None or found[0] is not layer.info.func:
         code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag))
-        found = _PASS_CACHE[key] = (layer.info.func, statements_of(code))  # type: ignore[arg-type]
+        stmts = statements_of(code)  # type: ignore[arg-type]
+        if stmts and is_docstring(stmts[0]):  # documents the decorator; inlined it would be noise
+            stmts = stmts[1:]
+        found = _PASS_CACHE[key] = (layer.info.func, stmts)
     return list(found[1])
 
 
