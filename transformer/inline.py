@@ -611,9 +611,18 @@ class StepRewriter:
         value = None
         if site.value is not None:
             value = site.value.visit(_DecoratorPass(layer, locals_, None, ""))
-        self_name = self.site.self_name
-        extra = f", {self.site.inputs_name}" if self.site.inputs_name else ""
-        code = cst.Module(body=[]).code_for_node
+        def helper_call(helper: str) -> cst.Call:
+            """`helper(self, <value>[, inputs])`, built as nodes (no print-and-parse)."""
+            self.runtime.add(helper)
+            args = [cst.Arg(cst.Name(self.site.self_name)), cst.Arg(value)]  # type: ignore[arg-type]
+            if self.site.inputs_name and helper != "decoflow_next_with":
+                args.append(cst.Arg(cst.Name(self.site.inputs_name)))
+            return cst.Call(
+                func=cst.Name(helper),
+                args=[a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) for a in args[:-1]]
+                + [args[-1]],
+            )
+
         kind = site.kind
         if kind is YieldKind.RUN:
             out.extend(run_inner)  # nothing to run: an empty block gets `pass` where needed
@@ -623,24 +632,15 @@ class StepRewriter:
             else:
                 out.append(trailing(line("pass"), f"@{name} skips the step"))
         elif kind is YieldKind.SKIP_NEXT:
-            self.runtime.add("decoflow_next_with")
-            out.append(
-                trailing(
-                    line(f"decoflow_next_with({self_name}, {code(value)})"),
-                    f"@{name} skips the step; self.next gets these",
-                )
-            )
+            call = cst.SimpleStatementLine(body=[cst.Expr(helper_call("decoflow_next_with"))])
+            out.append(trailing(call, f"@{name} skips the step; self.next gets these"))
         elif kind is YieldKind.REPLACE:
-            self.runtime.add("decoflow_replace")
-            out.append(
-                trailing(line(f"decoflow_replace({self_name}, {code(value)}{extra})"), f"@{name} replaces the step")
-            )
+            call = cst.SimpleStatementLine(body=[cst.Expr(helper_call("decoflow_replace"))])
+            out.append(trailing(call, f"@{name} replaces the step"))
         else:
-            self.runtime.add("decoflow_yield")
-            test = cst.parse_expression(f"decoflow_yield({self_name}, {code(value)}{extra})")
             out.append(
                 with_comment(
-                    cst.If(test=test, body=block(run_inner or [line("pass")])),
+                    cst.If(test=helper_call("decoflow_yield"), body=block(run_inner or [line("pass")])),
                     f"@{name} decides at run time: run, skip or replace the step",
                 )
             )
