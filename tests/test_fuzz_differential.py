@@ -81,11 +81,6 @@ KNOWN_COMPILER_BUGS: dict[str, str] = {
         "the outer context manager's __exit__ runs (and here swallows the error: the task "
         "succeeds). The setting_up guard covers except/finally, not with"
     ),
-    "global_declared_twice": (
-        "two stacked decorators with `global CALLS`: the inner decorator's `global` "
-        "statement is kept inline after the outer one used the name (SyntaxError: used "
-        "prior to global declaration)"
-    ),
     "transition_read_after_after_code": (
         "after code that changes the foreach variable or the switch condition: natively the "
         "step's `self.next` (in the body) already counted the splits / chose the case; compiled, "
