@@ -74,25 +74,7 @@ SWITCH_FAKE_NEXT = re.compile(r"Switch step (\w+) should transition to exactly o
 #: Regression fixtures (folder names under fixtures/regressions) that still fail because
 #: of a compiler bug: name -> what differs. Remove an entry when the bug is fixed (the
 #: expected failure is strict, so a fixed bug makes its test fail until it is removed).
-KNOWN_COMPILER_BUGS: dict[str, str] = {
-    "before_failure_inside_with": (
-        "an inner decorator's before code fails (or it finishes without yielding) under an "
-        "outer decorator that yields inside `with`: natively the task fails at once; compiled, "
-        "the outer context manager's __exit__ runs (and here swallows the error: the task "
-        "succeeds). The setting_up guard covers except/finally, not with"
-    ),
-    "transition_read_after_after_code": (
-        "after code that changes the foreach variable or the switch condition: natively the "
-        "step's `self.next` (in the body) already counted the splits / chose the case; compiled, "
-        "the final `self.next` sees the changed values (3 splits instead of 2, 'right' "
-        "instead of 'left')"
-    ),
-    "class_instance_artifact": (
-        "an artifact holding an instance of a class from the decorator module is pickled as "
-        "`__main__.Record` once the class is carried into the flow: unreadable through the "
-        "Client API (natively `recdecos.Record`)"
-    ),
-}
+KNOWN_COMPILER_BUGS: dict[str, str] = {}  # all found so far are fixed
 
 
 # --------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class GeneratorInfo:
     params: tuple[str, ...]
     sites: tuple[YieldSite, ...]
     may_not_yield: bool
-    guarded_trys: frozenset[int]  # ids of Try nodes whose except/finally a yield's exception reaches
+    guarded_trys: frozenset[int]  # ids of Try (and With) nodes whose handlers a yield's exception reaches
     handler_trys: frozenset[int]  # of those, the ones whose *handlers* see it (yield in the body)
     has_return: bool
     has_pre_code: bool
@@ -348,6 +348,10 @@ class _TryFinder(cst.CSTVisitor):
             self.handlers.add(id(node))
             self.guarded.add(id(node))
         if anywhere and node.finalbody is not None:
+            self.guarded.add(id(node))
+
+    def visit_With(self, node: cst.With) -> None:
+        if _contains(node.body, self.site_ids):  # its __exit__ sees what the yield throws
             self.guarded.add(id(node))
 
 

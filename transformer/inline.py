@@ -133,6 +133,7 @@ class _DecoratorPass(cst.CSTTransformer):
         self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
         self.guard_level = guard_level
         self.flag = flag
+        self.withs = 0
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         local = self.info.local_refs.get(id(original))
@@ -171,6 +172,62 @@ class _DecoratorPass(cst.CSTTransformer):
         return cst.SimpleStatementLine(
             body=[cst.Expr(cst.Name(PLACEHOLDER.format(index)))], leading_lines=updated.leading_lines
         )
+
+    def leave_With(
+        self, original: cst.With, updated: cst.With
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        """`with` around the yield, spelled out (PEP 343) so that its `__exit__` can step aside
+        when a decorator below fails before its yield, as Metaflow never throws that in."""
+        if self.guard_level is None or id(original) not in self.info.guarded_trys:
+            return updated
+        self.withs += 1
+        item, rest = updated.items[0], updated.items[1:]
+        body: cst.BaseSuite = updated.body
+        if rest:
+            inner = cst.With(items=[i.with_changes(comma=cst.MaybeSentinel.DEFAULT) for i in rest], body=body)
+            body = block([inner])
+        n = "" if self.withs == 1 else f"_{self.withs}"
+        mgr, exited, exc = f"{self.flag}_cm{n}", f"{self.flag}_exited{n}", f"{self.flag}_exc{n}"
+        enter = f"type({mgr}).__enter__({mgr})"
+        stmts: list[cst.BaseStatement] = [
+            cst.SimpleStatementLine(
+                body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(mgr))], value=item.item)],
+                leading_lines=[*updated.leading_lines, comment_line("with ...: (spelled out by decoflow)")],
+            ),
+        ]
+        if item.asname is not None:
+            stmts.append(
+                cst.SimpleStatementLine(
+                    body=[cst.Assign(targets=[cst.AssignTarget(item.asname.name)], value=cst.parse_expression(enter))]
+                )
+            )
+        else:
+            stmts.append(line(enter))
+        stmts.append(line(f"{exited} = False"))
+        level = self.guard_level
+        handler = block(
+            [
+                line(f"{exited} = True"),
+                line(
+                    f"if {self.flag} > {level} or not type({mgr}).__exit__({mgr}, type({exc}), {exc}, {exc}.__traceback__):\n"
+                    "    raise\n"
+                ),
+            ]
+        )
+        stmts.append(
+            cst.Try(
+                body=body if isinstance(body, cst.IndentedBlock) else block(statements_of(body)),
+                handlers=[
+                    cst.ExceptHandler(
+                        body=handler, type=cst.Name("BaseException"), name=cst.AsName(cst.Name(exc))
+                    )
+                ],
+                finalbody=cst.Finally(
+                    body=block([line(f"if not {exited}:\n    type({mgr}).__exit__({mgr}, None, None, None)\n")])
+                ),
+            )
+        )
+        return cst.FlattenSentinel(stmts)
 
     def leave_Try(self, original: cst.Try, updated: cst.Try) -> cst.Try:
         if self.guard_level is None or id(original) not in self.info.guarded_trys:
