@@ -33,6 +33,7 @@ import textwrap
 import time
 import tokenize
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -114,10 +115,17 @@ def assert_diagnostics(err: CompileError) -> None:
     assert str(err) == "\n".join(d.format() for d in err.diagnostics)
 
 
+def python_compile(data: bytes | str, filename: str = "<input>") -> None:
+    """Python's own compile() (the code is never run), without its SyntaxWarnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(data, filename, "exec", dont_inherit=True)
+
+
 def python_accepts(data: bytes | str) -> bool:
     """Whether Python's own compiler accepts the source (it is never run)."""
     try:
-        compile(data, "<input>", "exec", dont_inherit=True)
+        python_compile(data)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True
@@ -154,7 +162,7 @@ def check_compile(flow: Path) -> str | None:
     assert isinstance(output, str), type(output)
     if inputs_valid:
         try:
-            compile(output.lstrip("\ufeff"), str(flow), "exec", dont_inherit=True)
+            python_compile(output.lstrip("\ufeff"), str(flow))
         except SyntaxError as err:
             raise AssertionError(
                 f"valid input, invalid output: {err}\n--- output ---\n{output[:6000]}"
