@@ -371,6 +371,8 @@ def _action(draw: st.DrawFn, ctx: _Ctx, phase: str) -> list[str]:
         "closure",
         "global",
         "alias",
+        "current",
+        "parameter",
     ]
     if phase == "before":
         kinds.append("rename")
@@ -429,6 +431,12 @@ def _action(draw: st.DrawFn, ctx: _Ctx, phase: str) -> list[str]:
     if kind == "alias":
         ctx.module.features.add("flow-alias")
         return [f"target = {fl}", f"target.{art} = {draw(_artifact_value(art, ctx.names))}"]
+    if kind == "current":
+        ctx.module.features.add("metaflow-current")
+        return [f'print("{deco} {phase}: current", current.step_name, current.retry_count)']
+    if kind == "parameter":
+        ctx.module.features.add("parameter")
+        return [f'print("{deco} {phase}: limit", getattr({fl}, "limit", None))']
     if kind == "rename":
         ctx.module.features.add("param-reassigned")
         return [f'{sn} = {sn} + "!"']
@@ -835,10 +843,10 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
 
     used = module.decorators
     deco_body = _render_module_body(module)
-    flow_imports = ["FlowSpec", "step", *sorted(builtins_used)]
+    flow_imports = ["FlowSpec", "Parameter", "step", *sorted(builtins_used)]
     if inflow:
         module.features.add("decorators-in-flow")
-        flow_imports += ["USER_SKIP_STEP", "user_step_decorator"]
+        flow_imports += ["USER_SKIP_STEP", "current", "user_step_decorator"]
     header = [f'"""A generated {shape} flow (tests/strategies.py)."""']
     if inflow:
         header += ["import contextlib", "import json", ""]
@@ -857,7 +865,12 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
     flow_lines = [*header, "", "LIMIT = 2", ""]
     if inflow:
         flow_lines += [*deco_body, ""]
-    flow_lines += ["", f"class {FLOW_CLASS}(FlowSpec):"]
+    flow_lines += [
+        "",
+        f"class {FLOW_CLASS}(FlowSpec):",
+        "",
+        '    limit = Parameter("limit", default=LIMIT, help="read by decorators and steps")',
+    ]
     for step in steps:
         flow_lines.append("")
         params = "self, inputs" if step.join else "self"
@@ -874,7 +887,7 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
                 "import contextlib",
                 "import json",
                 "",
-                "from metaflow import USER_SKIP_STEP, user_step_decorator",
+                "from metaflow import USER_SKIP_STEP, current, user_step_decorator",
                 "",
                 *deco_body,
             ]
