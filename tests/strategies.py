@@ -21,9 +21,12 @@ What the decorators contain
 * 3- or 4-parameter signatures with any parameter names (`(name, self, ins)`, ...), with or
   without `=None` defaults;
 * before and after code touching artifacts: set, `setattr`, read with `getattr`/`hasattr`,
-  direct reads and `del` (which may fail), counters and a shared `log`, reads of `inputs`
-  and `attributes`, calls of module helpers, locals carried across the yield, an early
-  `return` in the after code, a function put on the flow (not persisted);
+  direct reads and `del` (which may fail), counters and a shared `log`, reads of `inputs`,
+  `attributes`, a flow Parameter and `metaflow.current`, calls of module helpers and of
+  imported modules (`json`), a module-level counter updated through `global`, nested
+  functions closing over locals, the flow under another name, a reassigned step-name
+  parameter, locals carried across the yield, an early `return` in the after code, a
+  function put on the flow (not persisted);
 * one yield per path, with what it says chosen statically or at run time: run the step
   (`yield`, `yield None`, `value = yield`), skip (`yield {}`, `yield USER_SKIP_STEP`), skip
   with arguments (`yield {"foreach": "alt_items"}`, on foreach splits only), replace (a
@@ -31,8 +34,10 @@ What the decorators contain
   and returns True; a lambda); `yield f if cond else None`, `if/elif/else` and
   `try/except/else` choosing the yield;
 * `try/except/else/finally` around the yield whose handler swallows, re-raises, raises
-  another exception `from` it, or returns; conditional `raise` in before and after code and
-  in replacements; a module-level exception class.
+  another exception `from` it, or returns; `with` around the yield (a module context
+  manager that swallows KeyError, `contextlib.suppress`); conditional `raise` in before
+  and after code and in replacements; a module-level exception class; a replacement
+  lambda closing over a local.
 
 Everything printed or stored is deterministic (no time, no randomness, no ids), so two
 correct runs print the same lines and store the same artifacts.
