@@ -37,8 +37,8 @@ def comment_line(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
 
 
-def _may_fail(next_line: cst.BaseStatement) -> bool:
-    """A transition with arguments (foreach=, condition=, num_parallel=) can fail at run time."""
+def _has_arguments(next_line: cst.BaseStatement) -> bool:
+    """A transition with arguments (foreach=, condition=, num_parallel=) reads artifacts."""
     call = next_line.body[0].value  # type: ignore[attr-defined]
     return any(arg.keyword is not None for arg in call.args) or any(
         isinstance(arg.value, cst.Dict) for arg in call.args
@@ -468,10 +468,11 @@ class StepRewriter:
             body_flag = self._claim_step("step_returned")
             self.assigned_inside.add(body_flag)
             core = ReturnEliminator(body_flag).statements(core)
-        if tail and _may_fail(tail[0]) and any(layer.info.handler_trys for layer in self.layers):
-            # Natively `self.next(...)` runs inside the body, so a decorator's `except` sees
-            # its failure (a missing foreach list, say) and may swallow it. Take the
-            # transition there; the literal last statement (Metaflow's graph) then does nothing.
+        if tail and _has_arguments(tail[0]):
+            # Natively `self.next(...)` runs inside the body: it counts the foreach splits or
+            # picks the switch case before the decorators' after code runs, and a decorator's
+            # `except` sees its failure (a missing foreach list, say). Take the transition
+            # there; the literal last statement (Metaflow's graph) then does nothing.
             self.runtime.add("decoflow_next_here")
             call = tail[0].body[0].value  # type: ignore[attr-defined]
             here = call.with_changes(
