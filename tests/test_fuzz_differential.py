@@ -75,13 +75,6 @@ SWITCH_FAKE_NEXT = re.compile(r"Switch step (\w+) should transition to exactly o
 #: of a compiler bug: name -> what differs. Remove an entry when the bug is fixed (the
 #: expected failure is strict, so a fixed bug makes its test fail until it is removed).
 KNOWN_COMPILER_BUGS: dict[str, str] = {
-    "nested_with_blocks_share_names": (
-        "two stacked decorators yielding inside `with`, above one whose before code may fail: "
-        "both spelled-out with blocks use the same `setting_up_cm`/`setting_up_exited` "
-        "names, so 'exit middle' is printed twice and 'exit outer' never"
-    ),
-    # A documented gap (README, "Known gaps"), not a bug to fix in the compiler as designed:
-    # carried classes live in the flow file, so their instances pickle as `__main__.Cls`.
     "class_instance_artifact": (
         "an artifact holding an instance of a class from the decorator module is pickled as "
         "`__main__.Record` once the class is carried into the flow: unreadable through the "

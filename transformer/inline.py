@@ -186,7 +186,8 @@ class _DecoratorPass(cst.CSTTransformer):
         if rest:
             inner = cst.With(items=[i.with_changes(comma=cst.MaybeSentinel.DEFAULT) for i in rest], body=body)
             body = block([inner])
-        n = "" if self.withs == 1 else f"_{self.withs}"
+        # unique per decorator (its level) and per `with` within it
+        n = f"{self.guard_level}" + ("" if self.withs == 1 else f"_{self.withs}")
         mgr, exited, exc = f"{self.flag}_cm{n}", f"{self.flag}_exited{n}", f"{self.flag}_exc{n}"
         enter = f"type({mgr}).__enter__({mgr})"
         stmts: list[cst.BaseStatement] = [
