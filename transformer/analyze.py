@@ -23,8 +23,9 @@ from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
-from .names import names_in
+from .names import name_nodes, names_in
 from .namespace import Definition, MetaflowName, Resolver
+from .source import is_docstring
 
 
 class YieldKind(enum.Enum):
@@ -501,7 +502,7 @@ class GeneratorAnalyzer:
                 del local_refs[name_id]
                 global_refs[name_id] = name
         if declared:
-            for node in _names_of(func.body, declared):
+            for node in (n for n in name_nodes(func.body) if n.value in declared):
                 global_refs.setdefault(id(node), node.value)
         global_names = frozenset(n for n in global_refs.values() if n in ns.bindings or n in declared)
 
@@ -591,7 +592,7 @@ class GeneratorAnalyzer:
 
 def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     """False only when a yield is the first thing the generator can execute."""
-    if body and _is_docstring(body[0]):
+    if body and is_docstring(body[0]):
         body = body[1:]
     if not body:
         return True
@@ -601,36 +602,6 @@ def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     if isinstance(first, cst.Try) and isinstance(first.body, cst.IndentedBlock):
         return _runs_code_before_yield(list(first.body.body), site_index)
     return True
-
-
-def _names_of(node: cst.CSTNode, wanted: frozenset[str]) -> list[cst.Name]:
-    """Name nodes (not attributes or keywords) spelling one of `wanted`."""
-    found: list[cst.Name] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value in wanted:
-                found.append(n)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(_V())
-    return found
-
-
-def _is_docstring(stmt: cst.CSTNode) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 def _alias_bound(alias: cst.ImportAlias) -> str:

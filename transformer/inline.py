@@ -29,6 +29,7 @@ from .analyze import GeneratorInfo, YieldKind, YieldSite
 from .discover import DecoratorUse, StepSite
 from .names import NameAllocator, names_in
 from .returns import ReturnEliminator, contains_return
+from .source import is_docstring
 
 PLACEHOLDER = "__decoflow_yield_{}__"
 
@@ -79,15 +80,6 @@ def statements_of(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
     if isinstance(suite, cst.SimpleStatementSuite):
         return [cst.SimpleStatementLine(body=list(suite.body))]
     return list(suite.body)
-
-
-def is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 def is_next_call(stmt: cst.BaseStatement, self_name: str) -> bool:

@@ -42,13 +42,13 @@ class NameAllocator:
 
 
 class NameCollector(cst.CSTVisitor):
-    """Every variable-like identifier in a piece of code (not attribute or keyword names)."""
+    """Every variable-like Name node in a piece of code (not attribute or keyword names)."""
 
     def __init__(self) -> None:
-        self.names: set[str] = set()
+        self.nodes: list[cst.Name] = []
 
     def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
+        self.nodes.append(node)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         node.value.visit(self)
@@ -59,10 +59,14 @@ class NameCollector(cst.CSTVisitor):
         return False
 
 
-def names_in(node: cst.CSTNode) -> set[str]:
+def name_nodes(node: cst.CSTNode) -> list[cst.Name]:
     collector = NameCollector()
     node.visit(collector)
-    return collector.names
+    return collector.nodes
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in name_nodes(node)}
 
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")

@@ -33,6 +33,16 @@ class SourceFile:
         return self.line_of(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b")
 
 
+def is_docstring(stmt: cst.CSTNode) -> bool:
+    """A statement that is only a string literal (a module, class or function docstring)."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
 def decode(data: bytes, display: str) -> str:
     """Decode source bytes the way Python does (BOM, encoding cookie, else UTF-8)."""
     import io
