@@ -17,7 +17,8 @@ Inputs:
   be kept), tabs, an encoding cookie, a 10,000-line flow, deeply nested code, unicode
   identifiers, empty files.
 
-Needs `hypothesmith` (part of the test extras).
+Needs `hypothesmith` (part of the test extras); without it the module fails to import
+(a loud error, never a silent skip).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import decoflow
+import hypothesmith
 import libcst as cst
 import pytest
 from decoflow.transformer import CompileError, compile_file
@@ -45,8 +47,6 @@ from harness import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_differential import KNOWN_COMPILER_BUGS as DIFFERENTIAL_BUGS
-
-hypothesmith = pytest.importorskip("hypothesmith")
 
 FIXTURES = REPO_ROOT / "fixtures"
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\n]+?):(?P<line>\d+):(?P<col>\d+): (?P<code>DF\d{3}) \S.*$")
