@@ -7,6 +7,7 @@ Metaflow: as written (custom decorators as runtime wrappers) and compiled by dec
 
 What the flows contain
 ----------------------
+* sometimes a decorator attached to every step with `--with` (`FuzzCase.with_specs`);
 * a graph of one of `SHAPES`: a linear chain, a branch with a join, a foreach with a join
   (the split on `start` or on its own step), a nested foreach, a switch;
 * step bodies that print deterministic lines, set and read small artifacts, sometimes fail
@@ -111,12 +112,15 @@ class FuzzCase:
         native and the compiled run (e.g. a decorator path that reaches no yield: the
         error is Metaflow's own natively, decoflow's compiled).
     features: short tags naming what the case exercises (for statistics and reports).
+    with_specs: `--with` specs (`fuzzdecos.name:k=1`): the native run gets them as
+        `run --with SPEC`, the compiler as `CompileOptions(with_specs=...)`.
     """
 
     shape: str
     files: dict[str, str]
     exact_errors: bool = True
     features: tuple[str, ...] = ()
+    with_specs: tuple[str, ...] = ()
 
     @property
     def flow_source(self) -> str:
@@ -132,7 +136,7 @@ class FuzzCase:
 
     def describe(self) -> str:
         """All files, each under a `# ---- name ----` banner (for failure reports)."""
-        parts = []
+        parts = [f"# --with {spec}" for spec in self.with_specs]
         for name, text in self.files.items():
             parts.append(f"# ---- {name} ----\n{text}")
         return "\n".join(parts)
@@ -851,6 +855,20 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         if len(stack) > 1:
             module.features.add(f"stack-{len(stack)}")
 
+    with_specs: tuple[str, ...] = ()
+    if not inflow and draw(st.integers(0, 4)) == 0:
+        # A decorator attached to every step with --with: one that fits any step.
+        portable = [d for d in module.decorators if not d.foreach_only and d.bound_step is None]
+        if portable and draw(st.booleans()):
+            attached = draw(st.sampled_from(portable))
+        else:
+            attached = draw(_decorator(module, StepSpec("anywhere", None)))
+        args = ""
+        if attached.params == 4:
+            args = draw(st.sampled_from(["", "k=1", "k=2,tag=x", "vals=[1, 2]"]))
+        with_specs = (f"{DECO_MODULE}.{attached.name}" + (f":{args}" if args else ""),)
+        module.features.add("with")
+
     used = module.decorators
     deco_body = _render_module_body(module)
     flow_imports = ["FlowSpec", "Parameter", "step", *sorted(builtins_used)]
@@ -908,6 +926,7 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         files=files,
         exact_errors=module.exact_errors,
         features=tuple(sorted(features)),
+        with_specs=with_specs,
     )
 
 

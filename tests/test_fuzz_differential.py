@@ -21,7 +21,7 @@ Metaflow (2.15.21, no custom decorator support) and compares it with the native 
 Every failing example is written to `build/fuzz-failures/<id>/` (flow, decorator module,
 compiled flow and the report) so that it can be turned into a regression fixture:
 `fixtures/regressions/<name>/` holds a flow (`*flow.py`), its decorator modules and
-optionally `case.json` (`{"exact_errors": false, "note": "..."}`); `test_regression`
+optionally `case.json` (`{"exact_errors": false, "with": ["mod.deco:k=1"]}`); `test_regression`
 runs each of them differentially. Compiler bugs that are not fixed yet are listed in
 `KNOWN_COMPILER_BUGS` (strict expected failures: remove the entry when the bug is fixed).
 
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from decoflow.transformer import CompileError, compile_file
+from decoflow.transformer import CompileError, CompileOptions, compile_file
 from harness import REPO_ROOT, RunOutcome, assert_same, old_python, run_flow
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -132,14 +132,17 @@ else:
 # Running one case
 
 
-def compile_alone(flow_file: Path, dest: Path) -> tuple[Path, str]:
-    """Compile `flow_file`; write the result alone into the new empty folder `dest`.
+def compile_alone(
+    flow_file: Path, dest: Path, with_specs: tuple[str, ...] = ()
+) -> tuple[Path, str]:
+    """Compile `flow_file` (with `--with` specs); write the result alone into the new empty
+    folder `dest`.
 
     Fails the test when the compiler rejects or crashes on the (valid) input, or when its
     output is not valid Python.
     """
     try:
-        source = compile_file(flow_file)
+        source = compile_file(flow_file, CompileOptions(with_specs=with_specs))
     except CompileError as err:
         raise AssertionError(f"decoflow rejected a valid flow:\n{err}") from None
     try:
@@ -187,16 +190,26 @@ def compare_runs(native: RunOutcome, compiled: RunOutcome, *, exact_errors: bool
 
 
 def run_differential(
-    flow_file: Path, workdir: Path, *, exact_errors: bool = True
+    flow_file: Path,
+    workdir: Path,
+    *,
+    exact_errors: bool = True,
+    with_specs: tuple[str, ...] = (),
 ) -> tuple[RunOutcome, RunOutcome]:
     """Run `flow_file` natively and compiled (alone, in `workdir/compiled`); compare.
+
+    `with_specs` are given to the native run as `run --with SPEC` and to the compiler.
 
     With `DECOFLOW_FUZZ_OLD=1` the compiled flow is also run on the old Metaflow (2.15.21,
     see `harness.old_python`) unless it has a switch step, and compared the same way.
     """
-    compiled_file, source = compile_alone(flow_file, workdir / "compiled")
+    compiled_file, source = compile_alone(flow_file, workdir / "compiled", with_specs)
+    with_args = tuple(arg for spec in with_specs for arg in ("--with", spec))
     native = run_flow(
-        flow_file, python=sys.executable, workdir=workdir / "runs", extra_args=RUN_ARGS
+        flow_file,
+        python=sys.executable,
+        workdir=workdir / "runs",
+        extra_args=(*RUN_ARGS, *with_args),
     )
     assert native.run_found and native.tasks, (
         "the native run recorded nothing: the generated flow itself is broken "
@@ -229,7 +242,14 @@ def _keep_failure(case: FuzzCase, workdir: Path, report: str) -> Path:
     if compiled.exists():
         shutil.copy(compiled, dest / "compiled_fuzzflow.py")
     (dest / "case" / "case.json").write_text(
-        json.dumps({"exact_errors": case.exact_errors, "features": list(case.features)}, indent=2)
+        json.dumps(
+            {
+                "exact_errors": case.exact_errors,
+                "with": list(case.with_specs),
+                "features": list(case.features),
+            },
+            indent=2,
+        )
         + "\n",
         encoding="utf-8",
     )
@@ -242,7 +262,7 @@ def check_case(case: FuzzCase, parent: Path) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="case-", dir=parent))
     flow = case.write(workdir / "native")
     try:
-        run_differential(flow, workdir, exact_errors=case.exact_errors)
+        run_differential(flow, workdir, exact_errors=case.exact_errors, with_specs=case.with_specs)
     except AssertionError as err:
         kept = _keep_failure(case, workdir, str(err))
         raise AssertionError(
@@ -302,4 +322,9 @@ def test_regression(folder: Path, tmp_path: Path) -> None:
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
     work = tmp_path / "native"
     shutil.copytree(folder, work, ignore=shutil.ignore_patterns("__pycache__", ".metaflow"))
-    run_differential(_flow_of(work), tmp_path, exact_errors=meta.get("exact_errors", True))
+    run_differential(
+        _flow_of(work),
+        tmp_path,
+        exact_errors=meta.get("exact_errors", True),
+        with_specs=tuple(meta.get("with", ())),
+    )
