@@ -855,16 +855,10 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         if len(stack) > 1:
             module.features.add(f"stack-{len(stack)}")
 
-    with_specs: list[str] = []
-    for _ in range(0 if inflow else draw(st.sampled_from([0, 0, 0, 0, 1, 1, 2]))):
+    with_specs: tuple[str, ...] = ()
+    if not inflow and draw(st.integers(0, 4)) == 0:
         # A decorator attached to every step with --with: one that fits any step.
-        portable = [
-            d
-            for d in module.decorators
-            if not d.foreach_only
-            and d.bound_step is None
-            and not any(spec.split(":")[0].endswith(f".{d.name}") for spec in with_specs)
-        ]
+        portable = [d for d in module.decorators if not d.foreach_only and d.bound_step is None]
         if portable and draw(st.booleans()):
             attached = draw(st.sampled_from(portable))
         else:
@@ -872,17 +866,8 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         args = ""
         if attached.params == 4:
             args = draw(st.sampled_from(["", "k=1", "k=2,tag=x", "vals=[1, 2]"]))
-        with_specs.append(f"{DECO_MODULE}.{attached.name}" + (f":{args}" if args else ""))
-        module.features.add(f"with-{len(with_specs)}")
-    if with_specs and draw(st.integers(0, 3)) == 0:
-        # A built-in Metaflow decorator through --with too.
-        with_specs.insert(
-            draw(st.integers(0, len(with_specs))),
-            draw(
-                st.sampled_from(["retry:times=1,minutes_between_retries=0", "timeout:seconds=300"])
-            ),
-        )
-        module.features.add("with-builtin")
+        with_specs = (f"{DECO_MODULE}.{attached.name}" + (f":{args}" if args else ""),)
+        module.features.add("with")
 
     used = module.decorators
     deco_body = _render_module_body(module)
@@ -941,7 +926,7 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         files=files,
         exact_errors=module.exact_errors,
         features=tuple(sorted(features)),
-        with_specs=tuple(with_specs),
+        with_specs=with_specs,
     )
 
 
