@@ -855,10 +855,16 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         if len(stack) > 1:
             module.features.add(f"stack-{len(stack)}")
 
-    with_specs: tuple[str, ...] = ()
-    if not inflow and draw(st.integers(0, 4)) == 0:
+    with_specs: list[str] = []
+    for _ in range(0 if inflow else draw(st.sampled_from([0, 0, 0, 0, 1, 1, 2]))):
         # A decorator attached to every step with --with: one that fits any step.
-        portable = [d for d in module.decorators if not d.foreach_only and d.bound_step is None]
+        portable = [
+            d
+            for d in module.decorators
+            if not d.foreach_only
+            and d.bound_step is None
+            and not any(spec.split(":")[0].endswith(f".{d.name}") for spec in with_specs)
+        ]
         if portable and draw(st.booleans()):
             attached = draw(st.sampled_from(portable))
         else:
@@ -866,8 +872,17 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         args = ""
         if attached.params == 4:
             args = draw(st.sampled_from(["", "k=1", "k=2,tag=x", "vals=[1, 2]"]))
-        with_specs = (f"{DECO_MODULE}.{attached.name}" + (f":{args}" if args else ""),)
-        module.features.add("with")
+        with_specs.append(f"{DECO_MODULE}.{attached.name}" + (f":{args}" if args else ""))
+        module.features.add(f"with-{len(with_specs)}")
+    if with_specs and draw(st.integers(0, 3)) == 0:
+        # A built-in Metaflow decorator through --with too.
+        with_specs.insert(
+            draw(st.integers(0, len(with_specs))),
+            draw(
+                st.sampled_from(["retry:times=1,minutes_between_retries=0", "timeout:seconds=300"])
+            ),
+        )
+        module.features.add("with-builtin")
 
     used = module.decorators
     deco_body = _render_module_body(module)
@@ -926,7 +941,7 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
         files=files,
         exact_errors=module.exact_errors,
         features=tuple(sorted(features)),
-        with_specs=with_specs,
+        with_specs=tuple(with_specs),
     )
 
 
