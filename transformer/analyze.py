@@ -12,12 +12,7 @@ import enum
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import (
-    BuiltinScope,
-    GlobalScope,
-    MetadataWrapper,
-    ScopeProvider,
-)
+from libcst.metadata import BuiltinScope, GlobalScope
 
 from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
@@ -25,6 +20,7 @@ from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
 from .names import name_nodes, names_in
 from .namespace import Definition, MetaflowName, Resolver
+from .scopes import ResolvedScopes, resolve_scopes
 from .source import is_docstring
 
 
@@ -365,9 +361,10 @@ _ANALYSES: dict[tuple[int, str], GeneratorInfo] = {}
 class GeneratorAnalyzer:
     """Analyses each decorator definition once; raises CompileError with located diagnostics."""
 
-    def __init__(self, resolver: Resolver, locator: Locator) -> None:
+    def __init__(self, resolver: Resolver, locator: Locator, flow_module: cst.Module | None = None) -> None:
         self.resolver = resolver
         self.locator = locator
+        self.flow_module = flow_module
 
     def analyze(self, definition: DecoratorDef) -> GeneratorInfo:
         """Analyses are shared by every compile in the process while the module is unchanged
@@ -377,6 +374,14 @@ class GeneratorAnalyzer:
         if found is None or found.definition.func is not definition.func:
             found = _ANALYSES[key] = self._analyze(definition)
         return found
+
+    def _scopes(self, definition: DecoratorDef, func: cst.FunctionDef) -> ResolvedScopes:
+        """The scopes of the decorator module, shared with carrying its helpers; a decorator
+        written in the flow file (which may be large) or rewritten here gets its own."""
+        module = definition.namespace.source.module
+        if func is definition.func and module is not self.flow_module and any(s is func for s in module.body):
+            return resolve_scopes(module)
+        return resolve_scopes(cst.Module(body=[func]))
 
     def _where(self, definition: DecoratorDef, node: cst.CSTNode | None) -> Location:
         return self.locator.locate(definition.namespace.source, node)
@@ -448,9 +453,10 @@ class GeneratorAnalyzer:
                     [Diagnostic("DF308", f"{label} yields twice on one path; a decorator must yield exactly once", self._node_where(definition, original, func, finder.statement_yields[i][1]))]
                 )
 
-        wrapper = MetadataWrapper(cst.Module(body=[func]), unsafe_skip_copy=True)
-        scopes = wrapper.resolve(ScopeProvider)
-        fscope = scopes[func.body.body[0]] if isinstance(func.body, cst.IndentedBlock) else scopes[func.body]
+        resolved = self._scopes(definition, func)
+        first = func.body.body[0] if isinstance(func.body, cst.IndentedBlock) else func.body
+        fscope = resolved.of_node[first]
+        assert fscope is not None
         local_refs: dict[int, str] = {}
         local_aliases: dict[int, str] = {}
         shadows: dict[str, set[str]] = {}  # local -> names bound in nested scopes reading it
@@ -482,8 +488,7 @@ class GeneratorAnalyzer:
         ns = definition.namespace
         global_refs: dict[int, str] = {}
         bound_anywhere: set[str] = set()
-        all_scopes = {id(s): s for s in scopes.values() if s is not None}
-        for scope in all_scopes.values():
+        for scope in resolved.within(fscope):
             if isinstance(scope, (GlobalScope, BuiltinScope)):
                 continue
             bound_anywhere.update(a.name for a in scope.assignments)

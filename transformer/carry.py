@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
+from libcst.metadata import GlobalScope
 
-from .names import NameAllocator
+from .names import NameAllocator, child_nodes, name_nodes
 from .namespace import (
     METAFLOW,
     Defined,
@@ -29,6 +29,7 @@ from .namespace import (
     alias_name,
     dotted_name,
 )
+from .scopes import resolve_scopes
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
 METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})
@@ -44,20 +45,15 @@ class ModuleScopes:
 
 
 def module_scopes(module: cst.Module) -> ModuleScopes:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    scopes = wrapper.resolve(ScopeProvider)
+    resolved = resolve_scopes(module)
     owner: dict[int, int] = {}
     for index, stmt in enumerate(module.body):
-        stack: list[cst.CSTNode] = [stmt]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, cst.Name):
-                owner[id(node)] = index
-            stack.extend(node.children)
+        for node in name_nodes(stmt):
+            owner[id(node)] = index
     reads: list[set[str]] = [set() for _ in module.body]
     refs: dict[int, str] = {}
     global_scope = None
-    for scope in {id(s): s for s in scopes.values() if s is not None}.values():
+    for scope in resolved.all:
         if isinstance(scope, GlobalScope):
             global_scope = scope
         for access in scope.accesses:
@@ -82,18 +78,15 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
     """For each plain name, the attributes read from it (`registry.note` -> {registry: {note}}).
     A name also used bare (passed around) maps to None-containing sets: see `Carrier`."""
     uses: dict[str, set[str]] = {}
-
-    class _V(cst.CSTVisitor):
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            if isinstance(n.value, cst.Name):
-                uses.setdefault(n.value.value, set()).add(n.attr.value)
-                return False
-            return True
-
-        def visit_Name(self, n: cst.Name) -> None:
-            uses.setdefault(n.value, set()).add("")  # "" = used as a value, not only via attributes
-
-    node.visit(_V())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute) and isinstance(current.value, cst.Name):
+            uses.setdefault(current.value.value, set()).add(current.attr.value)
+        elif isinstance(current, cst.Name):
+            uses.setdefault(current.value, set()).add("")  # "" = used as a value, not only via attributes
+        else:
+            stack.extend(child_nodes(current))
     return uses
 
 

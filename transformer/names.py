@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import keyword
 import re
 
@@ -41,28 +42,44 @@ class NameAllocator:
     _free = is_free
 
 
-class NameCollector(cst.CSTVisitor):
-    """Every variable-like Name node in a piece of code (not attribute or keyword names)."""
+#: Fields that never hold a name (whitespace, parentheses, commas...): not walked.
+_NO_NAMES = ("whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header", "footer", "trailing_whitespace")
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
-    def __init__(self) -> None:
-        self.nodes: list[cst.Name] = []
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self.nodes.append(node)
+def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes of `node` that may hold names, read from its fields.
 
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
+    libcst's `visit` (and `children`) rebuilds every node it passes; a read-only walk that
+    only collects does not need that and is several times faster on the same tree."""
+    fields = _FIELDS.get(type(node))
+    if fields is None:
+        fields = _FIELDS[type(node)] = tuple(
+            f.name for f in dataclasses.fields(node) if not f.name.startswith(_NO_NAMES)
+        )
+    out: list[cst.CSTNode] = []
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
 
 
 def name_nodes(node: cst.CSTNode) -> list[cst.Name]:
-    collector = NameCollector()
-    node.visit(collector)
-    return collector.nodes
+    """Every variable-like Name node in a piece of code (not attribute or keyword names)."""
+    found: list[cst.Name] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.append(current)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack.extend(child_nodes(current))
+    return found
 
 
 def names_in(node: cst.CSTNode) -> set[str]:

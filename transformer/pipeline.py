@@ -172,7 +172,7 @@ class Compilation:
         ]
 
     def _analyze(self, sites: list[StepSite]) -> dict[tuple[str, str], GeneratorInfo]:
-        analyzer = GeneratorAnalyzer(self.resolver, self.locator)
+        analyzer = GeneratorAnalyzer(self.resolver, self.locator, self.source.module)
         infos: dict[tuple[str, str], GeneratorInfo] = {}
         diagnostics: list[Diagnostic] = []
         failed: set[tuple[str, str]] = set()

@@ -8,19 +8,24 @@ from functools import lru_cache
 import libcst as cst
 from decoflow.runtime import HELPERS_PATH
 
-from .names import names_in
+from .names import identifiers_in_text
+
+_TOP_LEVEL_DEF = re.compile(r"^def (\w+)", flags=re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
-def _helpers() -> dict[str, cst.FunctionDef]:
-    module = cst.parse_module(HELPERS_PATH.read_text(encoding="utf-8"))
-    return {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+def _helper_texts() -> dict[str, str]:
+    """Each helper's source text, in file order (read, not parsed: a compile parses only the
+    helpers it emits)."""
+    text = HELPERS_PATH.read_text(encoding="utf-8")
+    starts = [(m.group(1), m.start()) for m in _TOP_LEVEL_DEF.finditer(text)]
+    ends = [start for _, start in starts[1:]] + [len(text)]
+    return {name: text[start:end].rstrip() + "\n" for (name, start), end in zip(starts, ends)}
 
 
-@lru_cache(maxsize=1)
 def helper_names() -> frozenset[str]:
-    """Names of all helpers (read from the file's text: no parse needed to reserve them)."""
-    return frozenset(re.findall(r"^def (\w+)", HELPERS_PATH.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    """Names of all helpers."""
+    return frozenset(_helper_texts())
 
 
 def helper_definitions(wanted: set[str]) -> list[cst.FunctionDef]:
@@ -30,7 +35,7 @@ def helper_definitions(wanted: set[str]) -> list[cst.FunctionDef]:
 
 @lru_cache(maxsize=64)
 def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
-    helpers = _helpers()
+    texts = _helper_texts()
     needed: set[str] = set()
     stack = list(wanted)
     while stack:
@@ -38,5 +43,11 @@ def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
         if name in needed:
             continue
         needed.add(name)
-        stack.extend(n for n in names_in(helpers[name]) if n in helpers and n != name)
-    return tuple(helpers[n].with_changes(leading_lines=[]) for n in helpers if n in needed)
+        stack.extend(n for n in identifiers_in_text(texts[name]) if n in texts and n != name)
+    out = []
+    for name in texts:
+        if name in needed:
+            stmt = cst.parse_statement(texts[name])
+            assert isinstance(stmt, cst.FunctionDef)
+            out.append(stmt)
+    return tuple(out)

@@ -1,0 +1,49 @@
+"""Scope metadata (libcst's `ScopeProvider`), resolved once per module and shared.
+
+`ScopeProvider` costs several times a parse, and a fixed price per resolution. The analysis
+of a decorator (pass 2) and the carrying of its helpers (pass 4) both need the scopes of the
+same decorator module: resolving the whole module once serves every decorator defined in it
+and every helper carried from it, for the whole process (a batch resolves each decorator
+module once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, Scope, ScopeProvider
+
+
+@dataclass(frozen=True)
+class ResolvedScopes:
+    """The scope of every node of one module, and each distinct scope once."""
+
+    of_node: Mapping[cst.CSTNode, Scope | None]
+    all: tuple[Scope, ...]
+
+    def within(self, outer: Scope) -> tuple[Scope, ...]:
+        """`outer` and the scopes nested in it (comprehensions, lambdas, inner functions)."""
+        found = []
+        for scope in self.all:
+            current: Scope | None = scope
+            while current is not None and current is not outer:
+                parent = current.parent
+                current = None if parent is current else parent
+            if current is outer:
+                found.append(scope)
+        return tuple(found)
+
+
+_RESOLVED: dict[int, tuple[cst.Module, ResolvedScopes]] = {}
+
+
+def resolve_scopes(module: cst.Module) -> ResolvedScopes:
+    """The scopes of `module`, resolved on first use and kept while the module is alive."""
+    found = _RESOLVED.get(id(module))
+    if found is None or found[0] is not module:
+        of_node = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+        distinct = tuple({id(s): s for s in of_node.values() if s is not None}.values())
+        found = _RESOLVED[id(module)] = (module, ResolvedScopes(of_node, distinct))
+    return found[1]
