@@ -399,3 +399,20 @@ def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path
     """
     out = compile_text(tmp_path, flow, decos)
     assert "raise RuntimeError('@retry_skip should only yield once')" in out
+
+
+# --- printing ------------------------------------------------------------------------------
+
+PRINTED = sorted(
+    p for p in (Path(__file__).parent.parent / "fixtures").rglob("*.py") if "regressions" not in p.parts
+) + sorted((Path(__file__).parent / "golden").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", PRINTED, ids=lambda p: p.name)
+def test_printing_without_position_bookkeeping_is_libcst_printing(path: Path) -> None:
+    """`render.module_code` must print exactly what `Module.code` prints."""
+    from decoflow.transformer.render import module_code
+
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    assert module_code(module) == module.code
+    assert module_code(module) == path.read_text(encoding="utf-8")

@@ -90,6 +90,19 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
     return uses
 
 
+_RENAMED: dict[tuple, tuple[cst.BaseStatement, cst.BaseStatement]] = {}
+
+
+def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str]) -> cst.BaseStatement:
+    """`stmt` with its module-level names renamed; flows of a batch that carry a helper
+    under the same names share one copy (nodes are immutable)."""
+    key = (id(stmt), tuple(sorted(names.items())))
+    found = _RENAMED.get(key)
+    if found is None or found[0] is not stmt:
+        found = _RENAMED[key] = (stmt, stmt.visit(_Rename(refs, names)))  # type: ignore[arg-type]
+    return found[1]
+
+
 class _Rename(cst.CSTTransformer):
     """Renames module-level names by node identity; adds `as` to renamed import aliases."""
 
@@ -173,8 +186,7 @@ class Carrier:
             item = self._defs[key]
             scopes = self._module_scopes(item.namespace)
             names = {n: self.output_name(item.namespace, n) for n in scopes.reads[item.index] | self._binds(item)}
-            stmt = item.stmt.visit(_Rename(scopes.refs, names))
-            out.append((item.namespace.source.display, stmt))
+            out.append((item.namespace.source.display, _renamed(item.stmt, scopes.refs, names)))
         return out
 
     # -- internals ------------------------------------------------------------------------

@@ -45,12 +45,11 @@ def _returns(func: ast.FunctionDef) -> bool:
     return False
 
 
-def step_facts(text: str) -> dict[tuple[str, str], StepFacts]:
-    """(class name, method name) -> facts, for every method of every top-level class."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}  # libcst accepted it; the slower visitors will answer instead
+def step_facts(tree: ast.Module | None) -> dict[tuple[str, str], StepFacts]:
+    """(class name, method name) -> facts, for every method of every top-level class of the
+    flow as Python's parser read it (None: no facts; the slower visitors will answer)."""
+    if tree is None:
+        return {}
     out: dict[tuple[str, str], StepFacts] = {}
     for cls in tree.body:
         if isinstance(cls, ast.ClassDef):

@@ -267,6 +267,19 @@ def decorator_code(
     return list(found[1])
 
 
+_RENAMED: dict[tuple, tuple[cst.CSTNode, cst.CSTNode]] = {}
+
+
+def renamed(node: cst.CSTNode, layer: Layer, locals_: dict[str, str]) -> cst.CSTNode:
+    """A piece of the decorator (a yield's value or target) with its names as in this step;
+    shared by the steps that rename it the same way."""
+    key = (id(node), tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
+    found = _RENAMED.get(key)
+    if found is None or found[0] is not node:
+        found = _RENAMED[key] = (node, node.visit(_DecoratorPass(layer, locals_, None, "")))
+    return found[1]
+
+
 class _Placeholders:
     """Replaces yield placeholders with what each yield does; marks where after-code starts.
 
@@ -661,7 +674,7 @@ class StepRewriter:
             out.append(line(f"{self.flag} = 0"))
         value = None
         if site.value is not None:
-            value = site.value.visit(_DecoratorPass(layer, locals_, None, ""))
+            value = renamed(site.value, layer, locals_)
         def helper_call(helper: str) -> cst.Call:
             """`helper(self, <value>[, inputs])`, built as nodes (no print-and-parse)."""
             self.runtime.add(helper)
@@ -696,6 +709,6 @@ class StepRewriter:
                 )
             )
         if site.target is not None:
-            target = site.target.visit(_DecoratorPass(layer, locals_, None, ""))
+            target = renamed(site.target, layer, locals_)
             out.append(cst.SimpleStatementLine(body=[cst.Assign(targets=[cst.AssignTarget(target)], value=cst.Name("None"))]))
         return out

@@ -31,7 +31,7 @@ from .namespace import (
     build_namespace,
 )
 from .options import CompileOptions
-from .render import render
+from .render import module_code, render
 from .resolve import ModuleFinder, pythonpath_roots
 from .runtime_helpers import helper_definitions, helper_names
 from .source import SourceFile, decode, parse_text
@@ -134,7 +134,7 @@ class Compilation:
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
         steps: dict[int, cst.FunctionDef] = {}
-        facts = step_facts(self.source.text) if any(layers for _, layers in plans) else {}
+        facts = step_facts(self._ast()) if any(layers for _, layers in plans) else {}
         for site, layers in plans:
             func = site.func
             if layers:
@@ -160,9 +160,19 @@ class Compilation:
             runtime_defs=helper_definitions(runtime),
             header=self._header(sites),
         )
-        return module.code
+        return module_code(module)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _ast(self) -> ast.Module | None:
+        """The flow parsed by Python's own (C) parser, once, for the questions that need no
+        libcst node (None if Python refuses what libcst accepted)."""
+        if not hasattr(self, "_ast_tree"):
+            try:
+                self._ast_tree: ast.Module | None = ast.parse(self.source.text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                self._ast_tree = None
+        return self._ast_tree
 
     def _in_flow_decorators(self) -> list[cst.FunctionDef]:
         return [
@@ -291,7 +301,10 @@ class Compilation:
         def collect(node: ast.AST) -> None:
             used.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
 
-        for stmt in ast.parse(self.source.text).body:
+        tree = self._ast()
+        if tree is None:
+            return set(identifiers_in_text(self.source.text))  # libcst accepted what Python did not: keep every import
+        for stmt in tree.body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 continue
             if isinstance(stmt, ast.FunctionDef) and stmt.name in removed:

@@ -256,32 +256,46 @@ def compile_task(task: Task) -> Outcome:
     return Outcome(code=code)
 
 
+def _compile_chunk(tasks: Sequence[Task]) -> list[Outcome]:
+    return [compile_task(task) for task in tasks]
+
+
 def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcome]:
     """Compile every task; in parallel processes when there are several, results in task order.
 
-    `jobs` caps the number of processes (default: the number of CPUs).
+    `jobs` caps the number of processes (default: the number of CPUs). The first file is
+    compiled here, before the worker processes start: where processes are forked, each of
+    them begins with the compiler imported and the decorator modules that file uses parsed
+    and analysed (a batch of flows sharing decorators parses each of them once). The rest go
+    to the workers in chunks, a few per worker, to keep the traffic between processes low.
     """
     workers = min(len(tasks), jobs or os.cpu_count() or 1)
     if workers <= 1:
-        return [compile_task(task) for task in tasks]
+        return _compile_chunk(tasks)
+    outcomes = [compile_task(tasks[0])]
+    rest = list(tasks[1:])
 
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    size = max(1, len(rest) // (workers * 4))
+    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork") if "fork" in methods and sys.platform != "darwin" else None
     try:
-        executor = ProcessPoolExecutor(max_workers=workers)
+        executor = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context)
     except (OSError, NotImplementedError, ImportError):  # no process support: compile here
-        return [compile_task(task) for task in tasks]
+        return outcomes + _compile_chunk(rest)
     with executor:
-        futures = [executor.submit(compile_task, task) for task in tasks]
-        outcomes = []
-        for future in futures:
+        futures = [executor.submit(_compile_chunk, chunk) for chunk in chunks]
+        for future, chunk in zip(futures, chunks):
             try:
-                outcomes.append(future.result())
+                outcomes.extend(future.result())
             except BrokenProcessPool as err:
-                outcomes.append(Outcome(internal_error=describe_exception(err) or "worker died"))
+                outcomes.extend(Outcome(internal_error=describe_exception(err) or "worker died") for _ in chunk)
             except Exception as err:  # noqa: BLE001 - e.g. an unpicklable result
-                outcomes.append(Outcome(internal_error=describe_exception(err)))
+                outcomes.extend(Outcome(internal_error=describe_exception(err)) for _ in chunk)
     return outcomes
 
 

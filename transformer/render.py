@@ -9,10 +9,16 @@ generated and from what.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 
 import libcst as cst
+
+try:  # libcst's printer state; public API has no hook to skip position bookkeeping
+    from libcst._nodes.internal import CodegenState as _CodegenState
+except ImportError:  # pragma: no cover - a future libcst: fall back to Module.code
+    _CodegenState = None  # type: ignore[assignment,misc]
 
 from .inline import comment_line
 
@@ -142,3 +148,28 @@ def render(
         keep += 1
     new_header = [*head[:keep], *(comment_line(h) for h in header), *head[keep:]]
     return module.with_changes(body=body, header=new_header)
+
+
+if _CodegenState is not None:
+
+    class _PrintState(_CodegenState):  # type: ignore[misc,valid-type]
+        """libcst's printer state without position bookkeeping.
+
+        `Module.code` enters a (generator-based) context manager per node so that
+        PositionProvider can record positions; plain printing does nothing in it. Skipping it
+        prints the same text about a third faster, and the output is three to five times the
+        input, so printing is a large share of a compile."""
+
+        _nothing = contextlib.nullcontext()
+
+        def record_syntactic_position(self, node, *, start_node=None, end_node=None):  # type: ignore[no-untyped-def,override]
+            return self._nothing
+
+
+def module_code(module: cst.Module) -> str:
+    """`module.code`, printed by libcst's own printer without its position bookkeeping."""
+    if _CodegenState is None or not hasattr(module, "_codegen"):
+        return module.code
+    state = _PrintState(default_indent=module.default_indent, default_newline=module.default_newline)
+    module._codegen(state)
+    return "".join(state.tokens)
