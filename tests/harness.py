@@ -6,7 +6,7 @@ datastore and local metadata in a private temporary folder:
 
     USERNAME=tester METAFLOW_DEFAULT_DATASTORE=local METAFLOW_DEFAULT_METADATA=local \
     METAFLOW_DATASTORE_SYSROOT_LOCAL=<tmp> PYTHONPATH=<flow folder> \
-    python FLOW.py --no-pylint run --max-workers 2          # cwd = the flow's folder
+    python FLOW.py --no-pylint run --max-workers N          # cwd = the flow's folder (N=2)
 
 The results are then read back with the Client API, again in a subprocess of the same
 interpreter and environment, and turned into plain JSON-able data: for every task its
@@ -115,7 +115,8 @@ def flow_class_name(flow_file: Path | str) -> str:
     `mf.FlowSpec`, ...) or another class of the file that counts. When several count, the
     one instantiated in the file (`MyFlow()` in the `__main__` block) wins, else the last.
     """
-    tree = ast.parse(Path(flow_file).read_text(encoding="utf-8"), filename=str(flow_file))
+    # bytes: Python applies the file's own encoding (cookie or BOM), as when it runs it
+    tree = ast.parse(Path(flow_file).read_bytes(), filename=str(flow_file))
     classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
     flows: list[str] = []
     changed = True
@@ -230,12 +231,14 @@ def run_flow(
     extra_args: Sequence[str] = (),
     sysroot: Path | str | None = None,
     pythonpath: Sequence[Path | str] = (),
+    max_workers: int = 2,
 ) -> RunOutcome:
     """Run `flow_file` with `python` and read back every task through the Client API.
 
     The datastore and metadata live in a fresh folder under `workdir`, or in `sysroot` when
     given (so consecutive runs can see each other, e.g. for memoization). `extra_args` are
-    added after `run --max-workers 2` (e.g. `("--with", "mod.deco")`).
+    added after `run --max-workers N` (e.g. `("--with", "mod.deco")`); one worker runs the
+    tasks one after the other, so which ran before a failure does not depend on timing.
     """
     flow_file = Path(flow_file).resolve()
     flow_dir = flow_file.parent
@@ -248,7 +251,7 @@ def run_flow(
     env = flow_env(flow_dir, sysroot)
     if pythonpath:  # more folders to import from (decorator packages), after the flow's own
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *(str(Path(p).resolve()) for p in pythonpath)])
-    cmd = [python, flow_file.name, "--no-pylint", "run", "--max-workers", "2", *extra_args]
+    cmd = [python, flow_file.name, "--no-pylint", "run", "--max-workers", str(max_workers), *extra_args]
     try:
         proc = subprocess.run(
             cmd,

@@ -66,7 +66,7 @@ LONG_EXAMPLES_PER_SHAPE = 100
 #: Also run compiled flows on the old Metaflow (opt-in: it costs a third run per example).
 ON_OLD_METAFLOW = os.environ.get("DECOFLOW_FUZZ_OLD", "") not in ("", "0")
 #: Both runs of a flow use one worker so that failures stop the run deterministically.
-RUN_ARGS = ("--max-workers", "1")
+MAX_WORKERS = 1
 #: The native runtime's message when a switch step was skipped, replaced or its failure
 #: swallowed (Metaflow fakes `self.next` with every switch target).
 SWITCH_FAKE_NEXT = re.compile(r"Switch step (\w+) should transition to exactly one step at runtime")
@@ -218,20 +218,21 @@ def run_differential(
         flow_file,
         python=sys.executable,
         workdir=workdir / "runs",
-        extra_args=(*RUN_ARGS, *with_args),
+        extra_args=with_args,
+        max_workers=MAX_WORKERS,
     )
     assert native.run_found and native.tasks, (
         "the native run recorded nothing: the generated flow itself is broken "
         f"(a bug in tests/strategies.py):\n{native.console[-4000:]}"
     )
     compiled = run_flow(
-        compiled_file, python=sys.executable, workdir=workdir / "runs", extra_args=RUN_ARGS
+        compiled_file, python=sys.executable, workdir=workdir / "runs", max_workers=MAX_WORKERS
     )
     compare_runs(native, compiled, exact_errors=exact_errors)
     if ON_OLD_METAFLOW and 'condition="' not in source:
         # Metaflow 2.15.21 has no switch steps: only flows without one are run there.
         old = run_flow(
-            compiled_file, python=old_python(), workdir=workdir / "runs-old", extra_args=RUN_ARGS
+            compiled_file, python=old_python(), workdir=workdir / "runs-old", max_workers=MAX_WORKERS
         )
         try:
             compare_runs(native, old, exact_errors=exact_errors)
