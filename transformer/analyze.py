@@ -9,6 +9,7 @@ names are its own (to be renamed) or its module's (to be carried).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -18,7 +19,7 @@ from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
-from .names import name_nodes, names_in
+from .names import child_nodes, name_nodes, names_in
 from .namespace import Definition, MetaflowName, Resolver
 from .scopes import ResolvedScopes, resolve_scopes
 from .source import is_docstring
@@ -113,8 +114,11 @@ def _small_yield(small: cst.BaseSmallStatement) -> cst.Yield | None:
 # --- finding yields --------------------------------------------------------------------
 
 
-class _YieldFinder(cst.CSTVisitor):
-    """Finds yield expressions of the function itself (not of nested functions or lambdas)."""
+class _YieldFinder:
+    """Finds yield expressions of the function itself (not of nested functions, lambdas or
+    classes), and what else the checks need: returns, async code, `global` statements.
+
+    A read-only walk over the nodes' fields (libcst's `visit` would rebuild every node)."""
 
     def __init__(self) -> None:
         self.statement_yields: list[tuple[cst.SimpleStatementLine, cst.Yield]] = []
@@ -122,52 +126,42 @@ class _YieldFinder(cst.CSTVisitor):
         self.in_loop: list[cst.Yield] = []
         self.returns: list[cst.Return] = []
         self.awaits: list[cst.CSTNode] = []
-        self._loops = 0
-        self._depth = 0
         self._stmt_yield: set[int] = set()
         self.shared_lines = 0
         self.globals_declared: list[str] = []
         self.global_nodes: list[cst.Global] = []
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self._depth += 1
-        return self._depth == 1
+    def find(self, func: cst.FunctionDef) -> _YieldFinder:
+        stack: list[tuple[cst.CSTNode, int]] = [(func, 0)]  # (node, enclosing loops)
+        while stack:
+            node, loops = stack.pop()
+            if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and node is not func:
+                continue
+            if isinstance(node, (cst.For, cst.While)):
+                loops += 1
+            if isinstance(node, (cst.For, cst.With)) and node.asynchronous:
+                self.awaits.append(node)
+            elif isinstance(node, cst.CompFor) and node.asynchronous:
+                self.awaits.append(node)
+            elif isinstance(node, cst.Await):
+                self.awaits.append(node)
+            elif isinstance(node, cst.Global):
+                self.globals_declared.extend(n.name.value for n in node.names)
+                self.global_nodes.append(node)
+            elif isinstance(node, cst.SimpleStatementLine):
+                self._statement(node)
+            elif isinstance(node, cst.Return):
+                self.returns.append(node)
+            elif isinstance(node, cst.Yield):
+                if loops:
+                    self.in_loop.append(node)
+                elif id(node) not in self._stmt_yield:
+                    self.other_yields.append(node)
+            # children in reverse so that they are popped in source order
+            stack.extend((child, loops) for child in reversed(child_nodes(node)))
+        return self
 
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._depth -= 1
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_For(self, node: cst.For) -> None:
-        self._loops += 1
-        if node.asynchronous:
-            self.awaits.append(node)
-
-    def leave_For(self, node: cst.For) -> None:
-        self._loops -= 1
-
-    def visit_While(self, node: cst.While) -> None:
-        self._loops += 1
-
-    def leave_While(self, node: cst.While) -> None:
-        self._loops -= 1
-
-    def visit_With(self, node: cst.With) -> None:
-        if node.asynchronous:
-            self.awaits.append(node)
-
-    def visit_Await(self, node: cst.Await) -> None:
-        self.awaits.append(node)
-
-    def visit_Global(self, node: cst.Global) -> None:
-        self.globals_declared.extend(n.name.value for n in node.names)
-        self.global_nodes.append(node)
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+    def _statement(self, node: cst.SimpleStatementLine) -> None:
         if len(node.body) > 1 and any(_small_yield(s) is not None for s in node.body):
             self.shared_lines += 1
         if len(node.body) == 1:
@@ -177,19 +171,6 @@ class _YieldFinder(cst.CSTVisitor):
             ):
                 self._stmt_yield.add(id(found))
                 self.statement_yields.append((node, found))
-
-    def visit_Return(self, node: cst.Return) -> None:
-        self.returns.append(node)
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if self._loops:
-            self.in_loop.append(node)
-        elif id(node) not in self._stmt_yield:
-            self.other_yields.append(node)
-
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        if node.asynchronous:
-            self.awaits.append(node)
 
 
 # --- control flow: how many yields may have been reached ---------------------------------
@@ -308,48 +289,71 @@ class _FlowAnalysis:
 # --- which try statements see a yield's exceptions --------------------------------------
 
 
-def _contains(node: cst.CSTNode | None, ids: set[int]) -> bool:
-    if node is None:
-        return False
-    found = False
+class _TryFinder:
+    """Which `try` and `with` statements see what a yield throws in: a `try` whose body holds
+    a yield (its handlers catch the step's failure), a `try` with a `finally` that holds one
+    in its body, handlers or `else`, a `with` whose body holds one.
 
-    class _V(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            nonlocal found
-            if found:
-                return False
-            if id(n) in ids:
-                found = True
-                return False
-            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+    Yields are statements, so only statements are walked (not expressions), nested functions
+    and classes excepted."""
 
-    node.visit(_V())
-    return found
-
-
-class _TryFinder(cst.CSTVisitor):
     def __init__(self, site_ids: set[int]) -> None:
         self.site_ids = site_ids
         self.guarded: set[int] = set()
         self.handlers: set[int] = set()
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
+    def find(self, stmts: Sequence[cst.CSTNode]) -> _TryFinder:
+        self._walk(stmts, ())
+        return self
 
-    def visit_Try(self, node: cst.Try) -> None:
-        in_body = _contains(node.body, self.site_ids)
-        anywhere = in_body or any(_contains(h, self.site_ids) for h in node.handlers) or _contains(
-            node.orelse, self.site_ids
-        )
-        if in_body and node.handlers:
+    def _walk(self, stmts: Sequence[cst.CSTNode], around: tuple[tuple[str, cst.CSTNode], ...]) -> None:
+        for stmt in stmts:
+            if id(stmt) in self.site_ids:
+                for part, node in around:
+                    self._mark(part, node)
+            elif isinstance(stmt, cst.Try):
+                self._walk(_suite(stmt.body), (*around, ("body", stmt)))
+                for handler in stmt.handlers:
+                    self._walk(_suite(handler.body), (*around, ("handler", stmt)))
+                if stmt.orelse is not None:
+                    self._walk(_suite(stmt.orelse.body), (*around, ("else", stmt)))
+                if stmt.finalbody is not None:
+                    self._walk(_suite(stmt.finalbody.body), around)
+            elif isinstance(stmt, cst.With):
+                self._walk(_suite(stmt.body), (*around, ("with", stmt)))
+            elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            elif isinstance(stmt, (cst.If, cst.Else)):
+                self._walk(_suite(stmt.body), around)
+                orelse = getattr(stmt, "orelse", None)
+                if orelse is not None:
+                    self._walk([orelse], around)
+            elif isinstance(stmt, (cst.For, cst.While)):
+                self._walk(_suite(stmt.body), around)
+                if stmt.orelse is not None:
+                    self._walk(_suite(stmt.orelse.body), around)
+            elif isinstance(stmt, cst.Match):
+                for case in stmt.cases:
+                    self._walk(_suite(case.body), around)
+            elif isinstance(stmt, cst.BaseCompoundStatement):  # e.g. try/except*: look inside
+                self._walk([n for n in child_nodes(stmt) if isinstance(n, (cst.BaseSuite, cst.BaseStatement, cst.ExceptStarHandler, cst.Else, cst.Finally))], around)
+            elif isinstance(stmt, (cst.BaseSuite, cst.ExceptStarHandler, cst.Finally)):
+                self._walk(_suite(stmt) if isinstance(stmt, cst.BaseSuite) else _suite(stmt.body), around)
+
+    def _mark(self, part: str, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.With):
+            self.guarded.add(id(node))  # its __exit__ sees what the yield throws
+            return
+        assert isinstance(node, cst.Try)
+        if part == "body" and node.handlers:
             self.handlers.add(id(node))
             self.guarded.add(id(node))
-        if anywhere and node.finalbody is not None:
+        if node.finalbody is not None:
             self.guarded.add(id(node))
 
-    def visit_With(self, node: cst.With) -> None:
-        if _contains(node.body, self.site_ids):  # its __exit__ sees what the yield throws
-            self.guarded.add(id(node))
+
+def _suite(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else ()
 
 
 # --- the analysis ------------------------------------------------------------------------
@@ -410,13 +414,11 @@ class GeneratorAnalyzer:
             raise CompileError(diags)
 
         func = original
-        finder = _YieldFinder()
-        func.visit(finder)
+        finder = _YieldFinder().find(func)
         if finder.shared_lines:  # `a = 1; yield`: give the yield its own line, then look again
             func = original.visit(_SplitYieldLines())
             assert isinstance(func, cst.FunctionDef)
-            finder = _YieldFinder()
-            func.visit(finder)
+            finder = _YieldFinder().find(func)
         # Locations of problems are reported on the original tree: map by position in text.
         for _node in finder.awaits:
             raise CompileError([Diagnostic("DF305", f"{label} uses async code; Metaflow runs only plain generators", def_where)])
@@ -523,8 +525,7 @@ class GeneratorAnalyzer:
             states = flow.at_site.get(i, set())
             sites.append(YieldSite(i, stmt, kind, y.value, target, maybe_second=any(s >= 1 for s in states)))
 
-        tries = _TryFinder({id(s) for s in site_stmts})
-        func.body.visit(tries)
+        tries = _TryFinder({id(s) for s in site_stmts}).find(_suite(func.body))
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
         has_pre = _runs_code_before_yield(list(body), site_index)
         return GeneratorInfo(
