@@ -119,6 +119,12 @@ CASES: list[Case] = [
     Case("seed_tracing", "tracingflow.py", normalize=_trace_totals, volatile=("timings",)),
     Case("seed_stats", "waiterflow.py", normalize=_stats_table, volatile=("timings",)),
     Case("import_forms", "importformsflow.py"),
+    Case(
+        "import_forms",
+        "calledformflow.py",
+        source_contains=("def shouting(", "from metaflow import FlowSpec, step\n"),
+        source_lacks=("loud = ", "import applied", "user_step_decorator(", "counted_call ="),
+    ),
     Case("params_attrs", "paramsflow.py"),
     Case("failures", "swallowflow.py"),
     Case("failures", "reraiseflow.py", failing_steps=frozenset({"lookup"}), run_fails=True),

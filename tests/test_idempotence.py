@@ -125,6 +125,21 @@ class _StripCustomDecorators(cst.CSTTransformer):
         return updated.with_changes(decorators=[d for d in updated.decorators if self._keeps(d)])
 
 
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        """`deco = user_step_decorator(gen)` makes a decorator too."""
+        small = original.body[0] if len(original.body) == 1 else None
+        if (
+            isinstance(small, cst.Assign)
+            and isinstance(small.value, cst.Call)
+            and isinstance(small.value.func, cst.Name)
+            and small.value.func.value == "user_step_decorator"
+        ):
+            return cst.RemoveFromParent()
+        return updated
+
+
 def strip_custom_decorators(source: bytes) -> bytes:
     """The flow without its custom decorator uses and in-flow decorator definitions (in
     the flow's own encoding)."""

@@ -416,3 +416,61 @@ def test_printing_without_position_bookkeeping_is_libcst_printing(path: Path) ->
     module = cst.parse_module(path.read_text(encoding="utf-8"))
     assert module_code(module) == module.code
     assert module_code(module) == path.read_text(encoding="utf-8")
+
+
+# --- decorators applied by a call ----------------------------------------------------------
+
+APPLIED = dedent(
+    """
+    from metaflow import user_step_decorator
+
+    def _note(step_name, flow, inputs=None):
+        print("note", step_name)
+        yield
+
+    note = user_step_decorator(_note)
+    built = user_step_decorator(lambda step_name, flow, inputs: None)
+    """
+)
+
+
+def test_decorator_applied_by_a_call_is_inlined_also_through_with(tmp_path: Path) -> None:
+    flow = """
+        from metaflow import FlowSpec, step
+        from decos import note
+
+        class F(FlowSpec):
+            @note
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    out = compile_text(tmp_path, flow, APPLIED)
+    assert out.count('print("note", step_name)') == 1
+    assert "from decos" not in out and "user_step_decorator" not in out
+    with_out = compile_text(tmp_path, flow, APPLIED, with_specs=("decos.note",))
+    assert with_out.count('print("note", step_name)') == 2  # start (written once, --with adds no second) and end
+
+
+def test_decorator_applied_by_a_call_to_something_else_is_built_at_run_time(tmp_path: Path) -> None:
+    flow = """
+        from metaflow import FlowSpec, step
+        from decos import built
+
+        class F(FlowSpec):
+            @built
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    with pytest.raises(CompileError) as err:
+        compile_text(tmp_path, flow, APPLIED)
+    assert [d.code for d in err.value.diagnostics] == ["DF204"]

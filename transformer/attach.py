@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from .diagnostics import CompileError, Diagnostic, Location
-from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, is_user_step_decorator
-from .namespace import Defined, MetaflowName, Namespace, Resolver, Unresolved
+from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, decorator_generator
+from .namespace import MetaflowName, Namespace, Resolver, Unresolved
 from .withspec import SpecError, WithSpec, parse_spec, python_literal
 
 
@@ -106,16 +106,14 @@ class WithAttacher:
         if isinstance(target, MetaflowName):
             diagnostics.append(Diagnostic("DF404", f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
             return None
-        if not (
-            isinstance(target, Defined)
-            and isinstance(target.stmt, cst.FunctionDef)
-            and is_user_step_decorator(self.resolver, target.namespace, target.stmt)
-        ):
+        generator = decorator_generator(self.resolver, target)
+        if generator is None:
             diagnostics.append(
                 Diagnostic("DF403", f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)
             )
             return None
-        definition = self.finder.definition(target, target.stmt)
+        assert isinstance(generator.stmt, cst.FunctionDef)
+        definition = self.finder.definition(generator, generator.stmt)
         return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
 
 

@@ -100,6 +100,48 @@ def is_user_step_decorator(resolver: Resolver, ns: Namespace, func: cst.Function
     return False
 
 
+def decorator_generator(resolver: Resolver, target: Target) -> Defined | None:
+    """The generator behind a custom step decorator, else None: a `def` under
+    `@user_step_decorator`, or the `def` handed to it in a top-level assignment
+    (`deco = user_step_decorator(gen)`, the decorator applied by a call)."""
+    if not isinstance(target, Defined):
+        return None
+    if isinstance(target.stmt, cst.FunctionDef):
+        return target if is_user_step_decorator(resolver, target.namespace, target.stmt) else None
+    call = applied_by_call(resolver, target.namespace, target.stmt, target.name)
+    if call is None:
+        return None
+    inner = resolver.expression(target.namespace, call.args[0].value)
+    if (
+        isinstance(inner, Defined)
+        and isinstance(inner.stmt, cst.FunctionDef)
+        and not is_user_step_decorator(resolver, inner.namespace, inner.stmt)
+    ):
+        return inner
+    return None
+
+
+def applied_by_call(resolver: Resolver, ns: Namespace, stmt: cst.CSTNode, name: str) -> cst.Call | None:
+    """`name = user_step_decorator(<one positional argument>)` as a top-level statement: the call."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return None
+    small = stmt.body[0]
+    if not (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value == name
+        and isinstance(small.value, cst.Call)
+        and len(small.value.args) == 1
+        and small.value.args[0].keyword is None
+        and not small.value.args[0].star
+    ):
+        return None
+    if resolver.expression(ns, small.value.func) != MetaflowName("user_step_decorator"):
+        return None
+    return small.value
+
+
 class StepFinder:
     """Finds the steps and their custom decorator uses; collects diagnostics as it goes."""
 
@@ -195,6 +237,11 @@ class StepFinder:
                 continue
             assert isinstance(target, Defined)
             stmt = target.stmt
+            generator = decorator_generator(self.resolver, target)
+            if generator is not None:
+                assert isinstance(generator.stmt, cst.FunctionDef)
+                uses.append(DecoratorUse(self._definition(generator, generator.stmt), dec, args, written))
+                continue
             if isinstance(stmt, cst.ClassDef) and self._is_mutator_class(target):
                 self.diagnostics.append(
                     Diagnostic(
@@ -217,11 +264,7 @@ class StepFinder:
                     )
                 )
                 continue
-            if not isinstance(stmt, cst.FunctionDef) or not is_user_step_decorator(
-                self.resolver, target.namespace, stmt
-            ):
-                continue  # a plain Python decorator of the user's: kept as written
-            uses.append(DecoratorUse(self._definition(target, stmt), dec, args, written))
+            # a plain Python decorator of the user's: kept as written
         return uses
 
     def _is_mutator_class(self, target: Defined) -> bool:

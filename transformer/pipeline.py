@@ -16,14 +16,19 @@ from .analyze import GeneratorAnalyzer, GeneratorInfo
 from .attach import BuiltinAttach, WithAttacher, add_builtins
 from .carry import Carrier
 from .diagnostics import CompileError, Diagnostic, Location
-from .discover import StepFinder, StepSite, is_user_step_decorator
+from .discover import (
+    StepFinder,
+    StepSite,
+    applied_by_call,
+    decorator_generator,
+    is_user_step_decorator,
+)
 from .facts import step_facts
 from .inline import Layer, StepRewriter
 from .locate import LazyLocation, Locator
 from .names import identifiers_in_text
 from .namespace import (
     METAFLOW,
-    Defined,
     ImportFrom,
     ImportModule,
     MetaflowName,
@@ -152,7 +157,7 @@ class Compilation:
         module = render(
             self.source.module,
             steps=steps,
-            removed_defs={id(f) for f in in_flow_defs},
+            removed_defs={id(stmt) for stmt in in_flow_defs.values()},
             droppable_imports=droppable,
             still_used=self._names_still_used(sites, in_flow_defs, infos) if droppable else set(),
             carried_imports=carried_imports,
@@ -174,12 +179,19 @@ class Compilation:
                 self._ast_tree = None
         return self._ast_tree
 
-    def _in_flow_decorators(self) -> list[cst.FunctionDef]:
-        return [
-            stmt
-            for stmt in self.source.module.body
-            if isinstance(stmt, cst.FunctionDef) and is_user_step_decorator(self.resolver, self.flow_ns, stmt)
-        ]
+    def _in_flow_decorators(self) -> dict[str, cst.BaseStatement]:
+        """Custom decorators made in the flow file, by name: their statements are left out of
+        the output (a `def` under @user_step_decorator, or `deco = user_step_decorator(gen)`,
+        whose generator stays as the plain function it is)."""
+        found: dict[str, cst.BaseStatement] = {}
+        for stmt in self.source.module.body:
+            if isinstance(stmt, cst.FunctionDef) and is_user_step_decorator(self.resolver, self.flow_ns, stmt):
+                found[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
+                target = stmt.body[0].targets[0].target
+                if isinstance(target, cst.Name) and applied_by_call(self.resolver, self.flow_ns, stmt, target.value):
+                    found[target.value] = stmt
+        return found
 
     def _analyze(self, sites: list[StepSite]) -> dict[tuple[str, str], GeneratorInfo]:
         analyzer = GeneratorAnalyzer(self.resolver, self.locator, self.source.module)
@@ -290,12 +302,13 @@ class Compilation:
         return bad[0] if bad else None
 
     def _names_still_used(
-        self, sites: list[StepSite], in_flow_defs: list[cst.FunctionDef], infos: dict[tuple[str, str], GeneratorInfo]
+        self, sites: list[StepSite], in_flow_defs: dict[str, cst.BaseStatement], infos: dict[tuple[str, str], GeneratorInfo]
     ) -> set[str]:
         """Flow-level names the output still reads, found with the fast `ast` parser: all names
         of the flow except those only in removed custom decorator uses and definitions."""
         custom = {(s.class_name, s.name): {u.written for u in s.uses if not u.via_with} for s in sites}
-        removed = {f.name.value for f in in_flow_defs}
+        removed = {n for n, stmt in in_flow_defs.items() if isinstance(stmt, cst.FunctionDef)}
+        removed_assignments = set(in_flow_defs) - removed
         used: set[str] = set()
 
         def collect(node: ast.AST) -> None:
@@ -308,6 +321,14 @@ class Compilation:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 continue
             if isinstance(stmt, ast.FunctionDef) and stmt.name in removed:
+                continue
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id in removed_assignments
+                and isinstance(stmt.value, ast.Call)
+            ):
                 continue
             if not isinstance(stmt, ast.ClassDef):
                 collect(stmt)
@@ -349,9 +370,8 @@ class Compilation:
                 target = self.resolver.resolve(self.flow_ns, name)
                 if isinstance(target, MetaflowName):
                     continue
-                if isinstance(target, Defined) and isinstance(target.stmt, cst.FunctionDef):
-                    if is_user_step_decorator(self.resolver, target.namespace, target.stmt):
-                        out.add(name)
+                if decorator_generator(self.resolver, target) is not None:
+                    out.add(name)
                 elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
                     ref = self.finder.find(binding.dotted)
                     if ref is not None and not ref.external:
