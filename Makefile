@@ -42,10 +42,10 @@ demo: $(VENV)/.installed
 	$(PY) scripts/demo.py $(DEMO_DIR)
 
 test: $(VENV)/.installed $(VENV_OLD)/.installed $(VENV_ARGO)/.installed
-	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python $(PY) -m pytest -n 2 -q
+	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python $(PY) -m pytest -n 2 --dist worksteal -q
 
 fuzz: $(VENV)/.installed
-	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 -q tests -k fuzz
+	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 --dist worksteal -q tests -k fuzz
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
