@@ -9,11 +9,11 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from .analyze import GeneratorAnalyzer, GeneratorInfo
-from .attach import BuiltinAttach, WithAttacher, add_builtins
 from .carry import Carrier
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import (
@@ -40,6 +40,9 @@ from .render import module_code, render
 from .resolve import ModuleFinder, pythonpath_roots
 from .runtime_helpers import helper_definitions, helper_names
 from .source import SourceFile, decode, parse_text
+
+if TYPE_CHECKING:
+    from .attach import BuiltinAttach
 
 
 def project_root(path: Path) -> Path:
@@ -105,9 +108,13 @@ class Compilation:
         finder = StepFinder(self.resolver, self.flow_ns, self.locator)
         sites = finder.find()
         where = Location(self.source.display, 1, 1)
-        sites, builtins = WithAttacher(self.resolver, self.flow_ns, finder, where).attach(
-            tuple(self.options.with_specs), sites
-        )
+        builtins: list[BuiltinAttach] = []
+        if self.options.with_specs:  # the --with pass is loaded only when there is one
+            from .attach import WithAttacher
+
+            sites, builtins = WithAttacher(self.resolver, self.flow_ns, finder, where).attach(
+                tuple(self.options.with_specs), sites
+            )
         infos = self._analyze(sites)
         self._check_uses(sites, infos)
         return sites, builtins, infos
@@ -145,7 +152,10 @@ class Compilation:
             if layers:
                 fact = facts.get((site.class_name, site.name))
                 func = StepRewriter(site, layers, module_names, runtime, fact).rewrite()
-            func = add_builtins(func, builtins, self.resolver, self.flow_ns)
+            if builtins:
+                from .attach import add_builtins
+
+                func = add_builtins(func, builtins, self.resolver, self.flow_ns)
             if func is not site.func:
                 steps[id(site.func)] = func
         for b in builtins:

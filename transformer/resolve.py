@@ -8,8 +8,8 @@ without one) are both understood; relative imports resolve against the importing
 
 from __future__ import annotations
 
+import functools
 import os
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,11 @@ class ModuleRef:
         return self.name if self.is_package else self.name.rpartition(".")[0]
 
 
+@functools.lru_cache(maxsize=1)
 def site_roots() -> tuple[Path, ...]:
+    """The site-packages of the running Python (read once per process)."""
+    import sysconfig
+
     paths = sysconfig.get_paths()
     roots: list[Path] = []
     for key in ("purelib", "platlib"):
@@ -77,8 +81,12 @@ class ModuleFinder:
 
     def __init__(self, local_roots: tuple[Path, ...]) -> None:
         self.local_roots = tuple(dict.fromkeys(r.resolve() for r in local_roots))
-        self.external_roots = tuple(r for r in site_roots() if r not in self.local_roots)
         self._found: dict[str, ModuleRef | None] = {}
+
+    @functools.cached_property
+    def external_roots(self) -> tuple[Path, ...]:
+        """Site-packages, looked at only for a module not found in the local roots."""
+        return tuple(r for r in site_roots() if r not in self.local_roots)
 
     @property
     def searched(self) -> str:
@@ -98,10 +106,15 @@ class ModuleFinder:
         if dotted in self._found:
             return self._found[dotted]
         result = None
-        for root in self.local_roots + self.external_roots:
-            result = self._find_in(root, dotted, external=root in self.external_roots)
+        for root in self.local_roots:
+            result = self._find_in(root, dotted, external=False)
             if result:
                 break
+        else:
+            for root in self.external_roots:
+                result = self._find_in(root, dotted, external=True)
+                if result:
+                    break
         self._found[dotted] = result
         return result
 
