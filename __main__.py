@@ -1,6 +1,6 @@
 """`python -m decoflow` runs the command line."""
 
-from decoflow.cli import main
+from decoflow.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

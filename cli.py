@@ -407,5 +407,35 @@ def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -
     _write_stdout(text if text.endswith("\n") else text + "\n")
 
 
+def run() -> NoReturn:
+    """The process entry point: `decoflow` and `python -m decoflow`.
+
+    Two settings of a short-lived compiler process, as mypy has them. A compile allocates
+    many small objects (syntax trees) that live until the end, so the cyclic garbage
+    collector is asked to run rarely; and the process ends without tearing every object
+    down, once the outputs are written and closed and both streams are flushed (`main`, for
+    tests and embedding, does neither).
+    """
+    import gc
+    import os
+
+    gc.set_threshold(200_000, 30, 30)
+    try:
+        main()
+        code = EXIT_OK
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or EXIT_OK
+        else:  # sys.exit("message"): Python prints it and exits 1
+            print(exit_.code, file=sys.stderr)
+            code = EXIT_FAILED
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`decoflow ... | head`) or stream
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

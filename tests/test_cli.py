@@ -411,6 +411,23 @@ def test_diagnostics_exit_1(project: Path) -> None:
     assert " DF" in first
 
 
+@pytest.mark.parametrize("command", [DECOFLOW, [sys.executable, "-m", "decoflow"]], ids=["script", "module"])
+def test_the_process_entry_point_keeps_streams_and_exit_codes(project: Path, command: list[str]) -> None:
+    """`decoflow` / `python -m decoflow` end the process without the usual teardown: what
+    they print is all there and the exit code is the command's."""
+
+    def script(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*command, *args], cwd=project, capture_output=True, timeout=300)
+
+    printed = script("compile", "flows/waiterflow.py")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.decode() == run("compile", "flows/waiterflow.py").stdout
+    assert script("compile", "--no-such-option").returncode == 2
+    break_flow(project / "flows" / "waiterflow.py")
+    broken = script("compile", "flows/waiterflow.py")
+    assert broken.returncode == 1 and b" DF" in broken.stderr and broken.stdout == b""
+
+
 def test_failing_file_keeps_its_old_output_while_others_are_written(project: Path) -> None:
     assert run("compile").exit_code == 0
     old_waiter = (project / "build" / "waiterflow.py").read_bytes()
