@@ -260,6 +260,20 @@ def _compile_chunk(tasks: Sequence[Task]) -> list[Outcome]:
     return [compile_task(task) for task in tasks]
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end the worker when the process that started it is gone. A batch
+    killed outright (SIGKILL) would otherwise leave its workers waiting for work forever."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="decoflow-parent-watch", daemon=True).start()
+
+
 def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcome]:
     """Compile every task; in parallel processes when there are several, results in task order.
 
@@ -284,7 +298,12 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork") if "fork" in methods and sys.platform != "darwin" else None
     try:
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context)
+        executor = ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            mp_context=context,
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     except (OSError, NotImplementedError, ImportError):  # no process support: compile here
         return outcomes + _compile_chunk(rest)
     with executor:
