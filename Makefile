@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' 'metaflow==$(REF_METAFLOW)'
+	$(PY) -m compileall -q transformer runtime cli.py __init__.py __main__.py  # as pip does for a regular install
 	touch $@
 
 $(VENV_OLD)/.installed:

@@ -19,6 +19,7 @@ from common import (
     PYTHON,
     Measure,
     clean_env,
+    compile_bytecode,
     decoflow_command,
     paired,
     reset_dir,
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=300)
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
+    compile_bytecode()
     m = measure(args.pairs, args.flows, args.steps)
     print(f"{m.name}: {m.ratio:.2f}x (target <= {m.target}x) {m.detail} {m.note}")
 

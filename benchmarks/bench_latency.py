@@ -11,7 +11,16 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, Measure, clean_env, decoflow_command, paired, run_timed, say
+from common import (
+    PYTHON,
+    Measure,
+    clean_env,
+    compile_bytecode,
+    decoflow_command,
+    paired,
+    run_timed,
+    say,
+)
 from gen import write_flow
 
 TARGET = 1.3
@@ -66,6 +75,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
+    compile_bytecode()
     m = measure(args.pairs, args.steps)
     print(f"{m.name}: {m.ratio:.2f}x (target <= {m.target}x) {m.detail}")
 

@@ -19,7 +19,7 @@ import bench_batch
 import bench_latency
 import bench_runtime
 import bench_scale
-from common import PYTHON, BenchError, Measure, format_table, say
+from common import PYTHON, BenchError, Measure, compile_bytecode, format_table, say
 
 ALL = ("latency", "batch", "scale", "runtime")
 
@@ -68,6 +68,7 @@ def main() -> int:
     unknown = [n for n in names if n not in ALL]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    compile_bytecode()
     measures, failures = run(names, args.quick)
     print(
         f"decoflow benchmarks ({'quick' if args.quick else 'full'}), python {platform.python_version()} "
