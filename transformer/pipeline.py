@@ -26,7 +26,7 @@ from .discover import (
 from .facts import step_facts
 from .inline import Layer, StepRewriter
 from .locate import LazyLocation, Locator
-from .names import identifiers_in_text
+from .names import child_nodes, identifiers_in_text
 from .namespace import (
     METAFLOW,
     ImportFrom,
@@ -281,34 +281,31 @@ class Compilation:
             raise CompileError(list(unique.values()))
 
     def _non_literal(self, expr: cst.BaseExpression) -> str | None:
+        """The first name in a decorator argument that is neither the flow module's, a
+        builtin, nor bound inside the argument (a comprehension's target); lambdas aside."""
         import builtins
 
-        class _Names(cst.CSTVisitor):
-            def __init__(self) -> None:
-                self.candidates: list[str] = []
-                self.local: set[str] = set()
+        from .namespace import bound_names
 
-            def visit_Attribute(self, node: cst.Attribute) -> bool:
-                node.value.visit(self)
-                return False
-
-            def visit_Name(self, node: cst.Name) -> None:
-                name = node.value
-                if name not in self.ns and name not in self.local and not hasattr(builtins, name):
-                    self.candidates.append(name)
-
-            def visit_Lambda(self, node: cst.Lambda) -> bool:
-                return False
-
-            def visit_CompFor(self, node: cst.CompFor) -> None:
-                from .namespace import bound_names
-
-                self.local.update(bound_names(node.target))
-
-        finder = _Names()
-        finder.ns = self.flow_ns.bindings  # type: ignore[attr-defined]
-        expr.visit(finder)
-        bad = [n for n in finder.candidates if n not in finder.local]  # comprehension targets
+        ns = self.flow_ns.bindings
+        local: set[str] = set()
+        candidates: list[str] = []
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Lambda):
+                continue
+            if isinstance(node, cst.Name):
+                if node.value not in ns and not hasattr(builtins, node.value):
+                    candidates.append(node.value)
+                continue
+            if isinstance(node, cst.Attribute):
+                stack.append(node.value)
+                continue
+            if isinstance(node, cst.CompFor):
+                local.update(bound_names(node.target))
+            stack.extend(reversed(child_nodes(node)))
+        bad = [n for n in candidates if n not in local]
         return bad[0] if bad else None
 
     def _names_still_used(
