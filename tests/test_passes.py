@@ -190,6 +190,24 @@ DECOS = dedent(
 )
 
 
+def one_decorated_step(name: str) -> str:
+    """A two-step flow whose `start` carries `@<name>` imported from `decos`."""
+    return f"""
+    from metaflow import FlowSpec, step
+    from decos import {name}
+
+    class F(FlowSpec):
+        @{name}
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+
+
 def compile_text(tmp_path: Path, flow: str, decos: str = DECOS, **opts) -> str:
     (tmp_path / "decos.py").write_text(decos)
     (tmp_path / "flow.py").write_text(dedent(flow))
@@ -303,22 +321,8 @@ BAD = [
 @pytest.mark.parametrize("name,body,code", BAD, ids=[b[0] for b in BAD])
 def test_bad_decorators_get_located_diagnostics(tmp_path: Path, name: str, body: str, code: str) -> None:
     decos = f"from metaflow import user_step_decorator\n\n@user_step_decorator\ndef bad(step_name, flow, inputs):\n    {body}\n"
-    flow = """
-    from metaflow import FlowSpec, step
-    from decos import bad
-
-    class F(FlowSpec):
-        @bad
-        @step
-        def start(self):
-            self.next(self.end)
-
-        @step
-        def end(self):
-            pass
-    """
     with pytest.raises(CompileError) as err:
-        compile_text(tmp_path, flow, decos)
+        compile_text(tmp_path, one_decorated_step("bad"), decos)
     text = "\n".join(d.format() for d in err.value.diagnostics)
     assert f" {code} " in text
     assert text.startswith("decos.py:")
@@ -435,20 +439,7 @@ APPLIED = dedent(
 
 
 def test_decorator_applied_by_a_call_is_inlined_also_through_with(tmp_path: Path) -> None:
-    flow = """
-        from metaflow import FlowSpec, step
-        from decos import note
-
-        class F(FlowSpec):
-            @note
-            @step
-            def start(self):
-                self.next(self.end)
-
-            @step
-            def end(self):
-                pass
-        """
+    flow = one_decorated_step("note")
     out = compile_text(tmp_path, flow, APPLIED)
     assert out.count('print("note", step_name)') == 1
     assert "from decos" not in out and "user_step_decorator" not in out
@@ -457,20 +448,6 @@ def test_decorator_applied_by_a_call_is_inlined_also_through_with(tmp_path: Path
 
 
 def test_decorator_applied_by_a_call_to_something_else_is_built_at_run_time(tmp_path: Path) -> None:
-    flow = """
-        from metaflow import FlowSpec, step
-        from decos import built
-
-        class F(FlowSpec):
-            @built
-            @step
-            def start(self):
-                self.next(self.end)
-
-            @step
-            def end(self):
-                pass
-        """
     with pytest.raises(CompileError) as err:
-        compile_text(tmp_path, flow, APPLIED)
+        compile_text(tmp_path, one_decorated_step("built"), APPLIED)
     assert [d.code for d in err.value.diagnostics] == ["DF204"]

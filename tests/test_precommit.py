@@ -16,56 +16,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from projects import PROFILER, WAITER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # pre-commit comes with the test extras (`make test`); without it this test fails, not skips.
-
-PROFILER = textwrap.dedent(
-    """\
-    import time
-    from metaflow import user_step_decorator, current
-
-    @user_step_decorator
-    def my_profile(step_name, flow, inputs=None, attributes=None):
-        start = time.time()
-        yield
-        duration = 1000 * (time.time() - start)
-        print(f"Task [{current.pathspec}] completed in {duration:.1f}ms")
-    """
-)
-
-WAITER = textwrap.dedent(
-    """\
-    from metaflow import FlowSpec, step
-
-    from myprofiler import my_profile
-
-    class WaiterFlow(FlowSpec):
-
-        @step
-        def start(self):
-            self.waiters = list(range(3))
-            self.next(self.wait, foreach='waiters')
-
-        @my_profile
-        @step
-        def wait(self):
-            self.duration = self.input / 100
-            self.next(self.join)
-
-        @step
-        def join(self, inputs):
-            self.next(self.end)
-
-        @step
-        def end(self):
-            pass
-
-    if __name__ == '__main__':
-        WaiterFlow()
-    """
-)
 
 CONFIG = textwrap.dedent(
     """\
