@@ -82,3 +82,10 @@ def decoflow_yield(flow, value, *inputs):
         decoflow_replace(flow, value, *inputs)
         return False
     return True
+
+
+def decoflow_yielded_twice(decorator_name):
+    """What Metaflow raises when a decorator reaches a second yield."""
+    from metaflow.exception import MetaflowException
+
+    return MetaflowException(f" UserStepDecorator({decorator_name}) should only yield once")

@@ -35,7 +35,8 @@ What the decorators contain
   and returns True; a lambda); `yield f if cond else None`, `if/elif/else` and
   `try/except/else` choosing the yield;
 * `try/except/else/finally` around the yield whose handler swallows, re-raises, raises
-  another exception `from` it, or returns; `with` around the yield (a module context
+  another exception `from` it, returns, or yields a second time (Metaflow fails the task);
+  a conditional `return` before the yield (finishing without one fails the task); `with` around the yield (a module context
   manager that swallows KeyError, `contextlib.suppress`); conditional `raise` in before
   and after code and in replacements; a module-level exception class; a replacement
   lambda closing over a local.
@@ -643,10 +644,15 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
         handler = [f'print("{deco} caught", type({var}).__name__, str({var}))']
         if draw(st.booleans()):
             handler.append(f"{ctx.fl}.caught = type({var}).__name__")
-        outcome = draw(st.sampled_from(["swallow", "swallow", "reraise", "wrap", "return"]))
+        outcomes = ["swallow", "swallow", "reraise", "wrap", "return"]
+        if ctx.module.chaos >= 1:
+            outcomes.append("yield_again")  # a second yield when the step failed
+        outcome = draw(st.sampled_from(outcomes))
         ctx.module.features.add(f"except-{outcome}")
         if outcome == "reraise":
             handler.append("raise")
+        elif outcome == "yield_again":
+            handler.append("yield {}")
         elif outcome == "wrap":
             handler.append(f'raise RuntimeError("{deco} wraps " + str({var})) from {var}')
         elif outcome == "return":
@@ -692,6 +698,10 @@ def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
 
     before = [f'print("{deco} before", {ctx.sn})', f"{local} = 0"]
     before += [ln for _ in range(draw(st.integers(0, 3))) for ln in draw(_action(ctx, "before"))]
+    if module.chaos >= 1 and draw(st.integers(0, 9)) == 0:
+        # Finishing without a yield: Metaflow fails the task outside every decorator.
+        module.features.add("no-yield")
+        before += [f"if {draw(_condition(ctx))}:", f'    print("{deco} does not yield")', "    return"]
     block = draw(_yield_block(ctx, state))
     core = draw(_guarded(ctx, block))
     after = [f'print("{deco} after", {ctx.sn})']

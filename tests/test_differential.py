@@ -132,6 +132,14 @@ CASES: list[Case] = [
     Case("failures", "tracebackflow.py"),
     Case("failures", "afterraiseflow.py", failing_steps=frozenset({"end"}), run_fails=True),
     Case(
+        "failures",
+        "yieldcountflow.py",
+        normalize=_catch_traceback,
+        volatile=("caught_silent", "caught_twice"),  # stacktraces differ; `end` prints the rest
+        failing_steps=frozenset({"silent", "twice"}),  # @catch: the tasks count as failed
+    ),
+    Case("failures", "yieldtwiceflow.py", failing_steps=frozenset({"twice"}), run_fails=True),
+    Case(
         "stacking",
         "stackflow.py",
         normalize=_catch_traceback,

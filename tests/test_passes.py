@@ -402,7 +402,7 @@ def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path
             pass
     """
     out = compile_text(tmp_path, flow, decos)
-    assert "raise RuntimeError('@retry_skip should only yield once')" in out
+    assert "raise decoflow_yielded_twice('decos.retry_skip') from None" in out
 
 
 # --- printing ------------------------------------------------------------------------------

@@ -43,6 +43,13 @@ class DecoratorDef:
         return (str(self.namespace.source.path), self.name)
 
     @property
+    def metaflow_name(self) -> str:
+        """How Metaflow names the decorator: `<module of the function>.<function>`."""
+        ref = self.namespace.ref
+        module = "__main__" if self.in_flow or ref is None else ref.name
+        return f"{module}.{self.name}"
+
+    @property
     def origin(self) -> str:
         return f"{self.namespace.source.display.rsplit('/', 1)[-1] if self.in_flow else self.namespace.source.display}:{self.line}"
 

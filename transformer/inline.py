@@ -46,6 +46,12 @@ def _has_arguments(next_line: cst.BaseStatement) -> bool:
     )
 
 
+def miscounts(info: GeneratorInfo) -> bool:
+    """Whether the decorator may reach no yield or a second one at run time (Metaflow then
+    fails the task outside every decorator)."""
+    return info.may_not_yield or any(s.maybe_second for s in info.sites)
+
+
 def unused_params(info: GeneratorInfo) -> set[str]:
     """Parameters the decorator never reads: nothing is bound for them."""
     param_nodes = {id(p.name) for p in info.func.params.params}
@@ -391,7 +397,7 @@ class StepRewriter:
         if not guarded:
             return
         lowest = min(guarded)
-        if any(layer.level > lowest and layer.info.has_pre_code for layer in self.layers):
+        if any(layer.level > lowest and (layer.info.has_pre_code or miscounts(layer.info)) for layer in self.layers):
             self.track_from = lowest
             self.flag = self._claim_step("setting_up")
 
@@ -453,9 +459,19 @@ class StepRewriter:
     def _guard_level(self, layer: Layer) -> int | None:
         if self.track_from is None or not layer.info.guarded_trys:
             return None
-        if any(other.level > layer.level and other.info.has_pre_code for other in self.layers):
+        if any(other.level > layer.level and (other.info.has_pre_code or miscounts(other.info)) for other in self.layers):
             return layer.level
         return None
+
+    def _bypass(self, layer: Layer) -> str:
+        """The statement that makes the decorators above `layer` step aside (their handlers
+        re-raise, their `finally` does not run) for an error Metaflow raises outside them."""
+        if self.track_from is None or layer.level <= self.track_from:
+            return ""
+        return f"{self.flag} = {len(self.layers) + 1}\n    "
+
+    def _assigns_flag(self, layer: Layer) -> bool:
+        return self._tracks(layer) or bool(self._bypass(layer) and miscounts(layer.info))
 
     # -- the step --------------------------------------------------------------------------
 
@@ -593,11 +609,9 @@ class StepRewriter:
             yielded = alloc.claim(f"{name}_yielded")
             self.alloc.reserve(yielded)
             prologue.append(line(f"{yielded} = False"))
-        if info.may_not_yield:
+        if info.may_not_yield:  # Metaflow's generator.send(None) raises StopIteration
             epilogue.append(
-                line(
-                    f"if not {yielded}:\n    raise RuntimeError({f'@{name} finished without yielding: Metaflow fails the task'!r})\n"
-                )
+                line(f"if not {yielded}:\n    {self._bypass(layer)}raise StopIteration from None  # @{name} finished without yielding\n")
             )
 
         run_inner = inner
@@ -608,7 +622,7 @@ class StepRewriter:
             # Step-level names the inner code assigns (it reads the others through the closure).
             assigned = set(self.assigned_inside)
             if self.track_from is not None and any(
-                other.level > layer.level and self._tracks(other) for other in self.layers
+                other.level > layer.level and self._assigns_flag(other) for other in self.layers
             ):
                 assigned.add(self.flag)
             fn_body = list(inner)
@@ -665,8 +679,12 @@ class StepRewriter:
         out: list[cst.BaseStatement] = []
         if yielded:
             if site.maybe_second:
+                self.runtime.add("decoflow_yielded_twice")
                 out.append(
-                    line(f"if {yielded}:\n    raise RuntimeError({f'@{name} should only yield once'!r})\n")
+                    line(
+                        f"if {yielded}:\n    {self._bypass(layer)}"
+                        f"raise decoflow_yielded_twice({layer.use.definition.metaflow_name!r}) from None\n"
+                    )
                 )
             out.append(line(f"{yielded} = True"))
         # The inner code starts by setting the marker itself only where it runs right away.
