@@ -61,7 +61,7 @@ pytestmark = pytest.mark.differential
 REGRESSIONS = REPO_ROOT / "fixtures" / "regressions"
 FAILURES_DIR = REPO_ROOT / "build" / "fuzz-failures"
 
-CI_EXAMPLES_PER_SHAPE = 5
+CI_EXAMPLES_PER_SHAPE = 8
 LONG_EXAMPLES_PER_SHAPE = 100
 #: Also run compiled flows on the old Metaflow (opt-in: it costs a third run per example).
 ON_OLD_METAFLOW = os.environ.get("DECOFLOW_FUZZ_OLD", "") not in ("", "0")
