@@ -407,8 +407,13 @@ def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path
 
 # --- printing ------------------------------------------------------------------------------
 
+def _printed_fixture(path: Path) -> bool:
+    """A fixture's own file (not a regression case, not what `pip install` built from one)."""
+    return not {"regressions", "build"} & set(path.parts) and not any(p.endswith(".egg-info") for p in path.parts)
+
+
 PRINTED = sorted(
-    p for p in (Path(__file__).parent.parent / "fixtures").rglob("*.py") if "regressions" not in p.parts
+    p for p in (Path(__file__).parent.parent / "fixtures").rglob("*.py") if _printed_fixture(p)
 ) + sorted((Path(__file__).parent / "golden").glob("*.py"))
 
 
