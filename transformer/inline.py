@@ -46,10 +46,15 @@ def _has_arguments(next_line: cst.BaseStatement) -> bool:
     )
 
 
+def yields_again(info: GeneratorInfo) -> bool:
+    """Whether the decorator may reach a second yield at run time."""
+    return any(s.maybe_second for s in info.sites)
+
+
 def miscounts(info: GeneratorInfo) -> bool:
     """Whether the decorator may reach no yield or a second one at run time (Metaflow then
     fails the task outside every decorator)."""
-    return info.may_not_yield or any(s.maybe_second for s in info.sites)
+    return info.may_not_yield or yields_again(info)
 
 
 def unused_params(info: GeneratorInfo) -> set[str]:
@@ -397,7 +402,9 @@ class StepRewriter:
         if not guarded:
             return
         lowest = min(guarded)
-        if any(layer.level > lowest and (layer.info.has_pre_code or miscounts(layer.info)) for layer in self.layers):
+        if any(layer.level > lowest and (layer.info.has_pre_code or miscounts(layer.info)) for layer in self.layers) or any(
+            layer.info.guarded_trys and yields_again(layer.info) for layer in self.layers
+        ):
             self.track_from = lowest
             self.flag = self._claim_step("setting_up")
 
@@ -461,12 +468,14 @@ class StepRewriter:
             return None
         if any(other.level > layer.level and (other.info.has_pre_code or miscounts(other.info)) for other in self.layers):
             return layer.level
+        if yields_again(layer.info):  # a second yield leaves the generator suspended: its
+            return layer.level  # own handlers, `finally` and `with` exits never run
         return None
 
     def _bypass(self, layer: Layer) -> str:
         """The statement that makes the decorators above `layer` step aside (their handlers
         re-raise, their `finally` does not run) for an error Metaflow raises outside them."""
-        if self.track_from is None or layer.level <= self.track_from:
+        if self.track_from is None or layer.level < self.track_from:
             return ""
         return f"{self.flag} = {len(self.layers) + 1}\n    "
 
