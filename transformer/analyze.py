@@ -19,9 +19,10 @@ from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
 from .locate import LazyLocation, Locator
+from .memo import NodeMemo
 from .names import child_nodes, name_nodes, names_in
 from .namespace import Definition, MetaflowName, Resolver
-from .scopes import ResolvedScopes, resolve_scopes
+from .scopes import ResolvedScopes, resolve_scopes, scopes_of
 from .source import is_docstring
 
 
@@ -321,24 +322,9 @@ class _TryFinder:
                     self._walk(_suite(stmt.finalbody.body), around)
             elif isinstance(stmt, cst.With):
                 self._walk(_suite(stmt.body), (*around, ("with", stmt)))
-            elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                continue
-            elif isinstance(stmt, (cst.If, cst.Else)):
-                self._walk(_suite(stmt.body), around)
-                orelse = getattr(stmt, "orelse", None)
-                if orelse is not None:
-                    self._walk([orelse], around)
-            elif isinstance(stmt, (cst.For, cst.While)):
-                self._walk(_suite(stmt.body), around)
-                if stmt.orelse is not None:
-                    self._walk(_suite(stmt.orelse.body), around)
-            elif isinstance(stmt, cst.Match):
-                for case in stmt.cases:
-                    self._walk(_suite(case.body), around)
-            elif isinstance(stmt, cst.BaseCompoundStatement):  # e.g. try/except*: look inside
-                self._walk([n for n in child_nodes(stmt) if isinstance(n, (cst.BaseSuite, cst.BaseStatement, cst.ExceptStarHandler, cst.Else, cst.Finally))], around)
-            elif isinstance(stmt, (cst.BaseSuite, cst.ExceptStarHandler, cst.Finally)):
-                self._walk(_suite(stmt) if isinstance(stmt, cst.BaseSuite) else _suite(stmt.body), around)
+            elif isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                for block in _blocks(stmt):  # if/elif/else, loops, match, try/except*
+                    self._walk(block, around)
 
     def _mark(self, part: str, node: cst.CSTNode) -> None:
         if isinstance(node, cst.With):
@@ -356,10 +342,24 @@ def _suite(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
     return suite.body if isinstance(suite, cst.IndentedBlock) else ()
 
 
+def _blocks(node: cst.CSTNode) -> list[Sequence[cst.CSTNode]]:
+    """The statement blocks directly under a compound statement (an `elif` counts as one
+    statement of its own block)."""
+    out: list[Sequence[cst.CSTNode]] = []
+    for child in child_nodes(node):
+        if isinstance(child, cst.BaseSuite):
+            out.append(_suite(child))
+        elif isinstance(child, cst.BaseCompoundStatement):
+            out.append([child])
+        elif isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
+            out.extend(_blocks(child))
+    return out
+
+
 # --- the analysis ------------------------------------------------------------------------
 
 
-_ANALYSES: dict[tuple[int, str], GeneratorInfo] = {}
+_ANALYSES: NodeMemo[GeneratorInfo] = NodeMemo()
 
 
 class GeneratorAnalyzer:
@@ -373,11 +373,7 @@ class GeneratorAnalyzer:
     def analyze(self, definition: DecoratorDef) -> GeneratorInfo:
         """Analyses are shared by every compile in the process while the module is unchanged
         (a batch analyses each decorator once)."""
-        key = (id(definition.func), definition.name)
-        found = _ANALYSES.get(key)
-        if found is None or found.definition.func is not definition.func:
-            found = _ANALYSES[key] = self._analyze(definition)
-        return found
+        return _ANALYSES.get(definition.func, definition.name, lambda: self._analyze(definition))
 
     def _scopes(self, definition: DecoratorDef, func: cst.FunctionDef) -> ResolvedScopes:
         """The scopes of the decorator module, shared with carrying its helpers; a decorator
@@ -385,7 +381,7 @@ class GeneratorAnalyzer:
         module = definition.namespace.source.module
         if func is definition.func and module is not self.flow_module and any(s is func for s in module.body):
             return resolve_scopes(module)
-        return resolve_scopes(cst.Module(body=[func]))
+        return scopes_of(cst.Module(body=[func]))
 
     def _where(self, definition: DecoratorDef, node: cst.CSTNode | None) -> Location:
         return self.locator.locate(definition.namespace.source, node)

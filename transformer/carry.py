@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import GlobalScope
 
+from .memo import NodeMemo
 from .names import NameAllocator, child_nodes, name_nodes
 from .namespace import (
     METAFLOW,
@@ -90,17 +91,13 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
     return uses
 
 
-_RENAMED: dict[tuple, tuple[cst.BaseStatement, cst.BaseStatement]] = {}
+_RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
 
 
 def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str]) -> cst.BaseStatement:
     """`stmt` with its module-level names renamed; flows of a batch that carry a helper
     under the same names share one copy (nodes are immutable)."""
-    key = (id(stmt), tuple(sorted(names.items())))
-    found = _RENAMED.get(key)
-    if found is None or found[0] is not stmt:
-        found = _RENAMED[key] = (stmt, stmt.visit(_Rename(refs, names)))  # type: ignore[arg-type]
-    return found[1]
+    return _RENAMED.get(stmt, tuple(sorted(names.items())), lambda: stmt.visit(_Rename(refs, names)))  # type: ignore[arg-type,return-value]
 
 
 class _Rename(cst.CSTTransformer):
@@ -132,7 +129,7 @@ class _Rename(cst.CSTTransformer):
 
 # Scope facts per parsed module, shared by every compile in the process (modules are parsed
 # once per process, see `resolve.parse_cached`).
-_SCOPES: dict[int, tuple[cst.Module, ModuleScopes]] = {}
+_SCOPES: NodeMemo[ModuleScopes] = NodeMemo()
 
 
 @dataclass
@@ -193,10 +190,7 @@ class Carrier:
 
     def _module_scopes(self, ns: Namespace) -> ModuleScopes:
         module = ns.source.module
-        found = _SCOPES.get(id(module))
-        if found is None or found[0] is not module:
-            found = _SCOPES[id(module)] = (module, module_scopes(module))
-        return found[1]
+        return _SCOPES.get(module, None, lambda: module_scopes(module))
 
     def _binds(self, item: _Carried) -> set[str]:
         return {n for n, b in item.namespace.bindings.items() if isinstance(b, Definition) and b.stmt is item.stmt}

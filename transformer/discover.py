@@ -23,6 +23,7 @@ from .namespace import (
     Target,
     Unresolved,
     dotted_name,
+    sole_assignment,
 )
 
 MUTATOR_BASES = {"UserStepDecorator", "StepMutator", "FlowMutator"}
@@ -115,10 +116,10 @@ def decorator_generator(resolver: Resolver, target: Target) -> Defined | None:
         return None
     if isinstance(target.stmt, cst.FunctionDef):
         return target if is_user_step_decorator(resolver, target.namespace, target.stmt) else None
-    call = applied_by_call(resolver, target.namespace, target.stmt, target.name)
-    if call is None:
+    applied = applied_by_call(resolver, target.namespace, target.stmt)
+    if applied is None or applied[0] != target.name:
         return None
-    inner = resolver.expression(target.namespace, call.args[0].value)
+    inner = resolver.expression(target.namespace, applied[1].args[0].value)
     if (
         isinstance(inner, Defined)
         and isinstance(inner.stmt, cst.FunctionDef)
@@ -128,25 +129,22 @@ def decorator_generator(resolver: Resolver, target: Target) -> Defined | None:
     return None
 
 
-def applied_by_call(resolver: Resolver, ns: Namespace, stmt: cst.CSTNode, name: str) -> cst.Call | None:
-    """`name = user_step_decorator(<one positional argument>)` as a top-level statement: the call."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+def applied_by_call(resolver: Resolver, ns: Namespace, stmt: cst.CSTNode) -> tuple[str, cst.Call] | None:
+    """`name = user_step_decorator(<one positional argument>)` as a top-level statement:
+    the name and the call."""
+    found = sole_assignment(stmt)
+    if found is None:
         return None
-    small = stmt.body[0]
+    name, value = found
     if not (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-        and small.targets[0].target.value == name
-        and isinstance(small.value, cst.Call)
-        and len(small.value.args) == 1
-        and small.value.args[0].keyword is None
-        and not small.value.args[0].star
+        isinstance(value, cst.Call)
+        and len(value.args) == 1
+        and value.args[0].keyword is None
+        and not value.args[0].star
+        and resolver.expression(ns, value.func) == MetaflowName("user_step_decorator")
     ):
         return None
-    if resolver.expression(ns, small.value.func) != MetaflowName("user_step_decorator"):
-        return None
-    return small.value
+    return name, value
 
 
 class StepFinder:

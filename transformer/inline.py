@@ -27,6 +27,7 @@ import libcst as cst
 
 from .analyze import GeneratorInfo, YieldKind, YieldSite
 from .discover import DecoratorUse, StepSite
+from .memo import NodeMemo
 from .names import NameAllocator, names_in
 from .returns import ReturnEliminator, contains_return
 from .source import is_docstring
@@ -55,6 +56,12 @@ def miscounts(info: GeneratorInfo) -> bool:
     """Whether the decorator may reach no yield or a second one at run time (Metaflow then
     fails the task outside every decorator)."""
     return info.may_not_yield or yields_again(info)
+
+
+def fails_past_outer(info: GeneratorInfo) -> bool:
+    """Whether code of this decorator may fail where the decorators above it must not see it:
+    its before-code, or a yield count going wrong."""
+    return info.has_pre_code or miscounts(info)
 
 
 def unused_params(info: GeneratorInfo) -> set[str]:
@@ -253,7 +260,12 @@ class _DecoratorPass(cst.CSTTransformer):
         return updated.with_changes(handlers=handlers, finalbody=finalbody)
 
 
-_PASS_CACHE: dict[tuple, tuple[cst.FunctionDef, list[cst.BaseStatement]]] = {}
+_PASS_CACHE: NodeMemo[list[cst.BaseStatement]] = NodeMemo()
+_RENAMED: NodeMemo[cst.CSTNode] = NodeMemo()
+
+
+def _renaming(layer: Layer, locals_: dict[str, str]) -> tuple:
+    return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
 
 
 def decorator_code(
@@ -261,34 +273,21 @@ def decorator_code(
 ) -> list[cst.BaseStatement]:
     """The decorator's statements, renamed, with yield placeholders and guards. Steps that
     rename it the same way share one result (nodes are immutable)."""
-    key = (
-        id(layer.info.func),
-        tuple(sorted(locals_.items())),
-        tuple(sorted(layer.globals.items())),
-        guard_level,
-        flag,
-    )
-    found = _PASS_CACHE.get(key)
-    if found is None or found[0] is not layer.info.func:
+
+    def compute() -> list[cst.BaseStatement]:
         code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag))
         stmts = statements_of(code)  # type: ignore[arg-type]
         if stmts and is_docstring(stmts[0]):  # documents the decorator; inlined it would be noise
             stmts = stmts[1:]
-        found = _PASS_CACHE[key] = (layer.info.func, stmts)
-    return list(found[1])
+        return stmts
 
-
-_RENAMED: dict[tuple, tuple[cst.CSTNode, cst.CSTNode]] = {}
+    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag), compute))
 
 
 def renamed(node: cst.CSTNode, layer: Layer, locals_: dict[str, str]) -> cst.CSTNode:
     """A piece of the decorator (a yield's value or target) with its names as in this step;
     shared by the steps that rename it the same way."""
-    key = (id(node), tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
-    found = _RENAMED.get(key)
-    if found is None or found[0] is not node:
-        found = _RENAMED[key] = (node, node.visit(_DecoratorPass(layer, locals_, None, "")))
-    return found[1]
+    return _RENAMED.get(node, _renaming(layer, locals_), lambda: node.visit(_DecoratorPass(layer, locals_, None, "")))  # type: ignore[return-value]
 
 
 class _Placeholders:
@@ -402,7 +401,7 @@ class StepRewriter:
         if not guarded:
             return
         lowest = min(guarded)
-        if any(layer.level > lowest and (layer.info.has_pre_code or miscounts(layer.info)) for layer in self.layers) or any(
+        if any(layer.level > lowest and fails_past_outer(layer.info) for layer in self.layers) or any(
             layer.info.guarded_trys and yields_again(layer.info) for layer in self.layers
         ):
             self.track_from = lowest
@@ -466,21 +465,23 @@ class StepRewriter:
     def _guard_level(self, layer: Layer) -> int | None:
         if self.track_from is None or not layer.info.guarded_trys:
             return None
-        if any(other.level > layer.level and (other.info.has_pre_code or miscounts(other.info)) for other in self.layers):
+        if any(other.level > layer.level and fails_past_outer(other.info) for other in self.layers):
             return layer.level
         if yields_again(layer.info):  # a second yield leaves the generator suspended: its
             return layer.level  # own handlers, `finally` and `with` exits never run
         return None
 
+    def _bypasses(self, layer: Layer) -> bool:
+        """Whether an error Metaflow raises outside `layer` must make the guarded decorators
+        (above it, and its own) step aside: their handlers re-raise, `finally` is skipped."""
+        return self.track_from is not None and layer.level >= self.track_from
+
     def _bypass(self, layer: Layer) -> str:
-        """The statement that makes the decorators above `layer` step aside (their handlers
-        re-raise, their `finally` does not run) for an error Metaflow raises outside them."""
-        if self.track_from is None or layer.level < self.track_from:
-            return ""
-        return f"{self.flag} = {len(self.layers) + 1}\n    "
+        """The statement (and the indentation after it) that does so, or nothing."""
+        return f"{self.flag} = {len(self.layers) + 1}\n    " if self._bypasses(layer) else ""
 
     def _assigns_flag(self, layer: Layer) -> bool:
-        return self._tracks(layer) or bool(self._bypass(layer) and miscounts(layer.info))
+        return self._tracks(layer) or (self._bypasses(layer) and miscounts(layer.info))
 
     # -- the step --------------------------------------------------------------------------
 

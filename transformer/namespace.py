@@ -228,20 +228,22 @@ def build_namespace(source: SourceFile, ref: ModuleRef | None) -> Namespace:
     return Namespace(source, ref, bindings, tuple(stars))
 
 
-def _plain_alias(stmt: cst.CSTNode, name: str) -> cst.BaseExpression | None:
-    """`name = other` or `name = mod.other` at top level: the expression aliased, else None."""
+def sole_assignment(stmt: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """`name = value` alone on a top-level line: (name, value), else None."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
         small = stmt.body[0]
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(small.targets[0].target, cst.Name)
-            and small.targets[0].target.value == name
-            and dotted_name(small.value) is not None
-            and dotted_name(small.value) != name
-        ):
-            return small.value
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+            return small.targets[0].target.value, small.value
     return None
+
+
+def _plain_alias(stmt: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    """`name = other` or `name = mod.other` at top level: the expression aliased, else None."""
+    found = sole_assignment(stmt)
+    if found is None or found[0] != name:
+        return None
+    written = dotted_name(found[1])
+    return found[1] if written is not None and written != name else None
 
 
 class Resolver:

@@ -7,6 +7,7 @@ diagnostic before anything is written.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,7 +147,7 @@ class Compilation:
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
         steps: dict[int, cst.FunctionDef] = {}
-        facts = step_facts(self._ast()) if any(layers for _, layers in plans) else {}
+        facts = step_facts(self._ast) if any(layers for _, layers in plans) else {}
         for site, layers in plans:
             func = site.func
             if layers:
@@ -179,15 +180,14 @@ class Compilation:
 
     # -- helpers --------------------------------------------------------------------------
 
+    @functools.cached_property
     def _ast(self) -> ast.Module | None:
         """The flow parsed by Python's own (C) parser, once, for the questions that need no
         libcst node (None if Python refuses what libcst accepted)."""
-        if not hasattr(self, "_ast_tree"):
-            try:
-                self._ast_tree: ast.Module | None = ast.parse(self.source.text)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                self._ast_tree = None
-        return self._ast_tree
+        try:
+            return ast.parse(self.source.text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
 
     def _in_flow_decorators(self) -> dict[str, cst.BaseStatement]:
         """Custom decorators made in the flow file, by name: their statements are left out of
@@ -197,10 +197,8 @@ class Compilation:
         for stmt in self.source.module.body:
             if isinstance(stmt, cst.FunctionDef) and is_user_step_decorator(self.resolver, self.flow_ns, stmt):
                 found[stmt.name.value] = stmt
-            elif isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
-                target = stmt.body[0].targets[0].target
-                if isinstance(target, cst.Name) and applied_by_call(self.resolver, self.flow_ns, stmt, target.value):
-                    found[target.value] = stmt
+            elif (applied := applied_by_call(self.resolver, self.flow_ns, stmt)) is not None:
+                found[applied[0]] = stmt
         return found
 
     def _analyze(self, sites: list[StepSite]) -> dict[tuple[str, str], GeneratorInfo]:
@@ -321,7 +319,7 @@ class Compilation:
         def collect(node: ast.AST) -> None:
             used.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
 
-        tree = self._ast()
+        tree = self._ast
         if tree is None:
             return set(identifiers_in_text(self.source.text))  # libcst accepted what Python did not: keep every import
         for stmt in tree.body:

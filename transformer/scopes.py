@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, Scope, ScopeProvider
 
+from .memo import NodeMemo
+
 
 @dataclass(frozen=True)
 class ResolvedScopes:
@@ -36,14 +38,15 @@ class ResolvedScopes:
         return tuple(found)
 
 
-_RESOLVED: dict[int, tuple[cst.Module, ResolvedScopes]] = {}
+_RESOLVED: NodeMemo[ResolvedScopes] = NodeMemo()
+
+
+def scopes_of(module: cst.Module) -> ResolvedScopes:
+    """The scopes of `module`, resolved now (for a module made up for one analysis)."""
+    of_node = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+    return ResolvedScopes(of_node, tuple({id(s): s for s in of_node.values() if s is not None}.values()))
 
 
 def resolve_scopes(module: cst.Module) -> ResolvedScopes:
     """The scopes of `module`, resolved on first use and kept while the module is alive."""
-    found = _RESOLVED.get(id(module))
-    if found is None or found[0] is not module:
-        of_node = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
-        distinct = tuple({id(s): s for s in of_node.values() if s is not None}.values())
-        found = _RESOLVED[id(module)] = (module, ResolvedScopes(of_node, distinct))
-    return found[1]
+    return _RESOLVED.get(module, None, lambda: scopes_of(module))

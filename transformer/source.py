@@ -76,14 +76,16 @@ def _check_nesting(text: str, display: str) -> None:
             )
 
 
+def _syntax_error(err: SyntaxError, display: str) -> Diagnostic:
+    return Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))
+
+
 def _python_syntax_error(text: str, display: str) -> Diagnostic | None:
     """Where Python itself puts a syntax error (libcst's positions can be a line late)."""
     try:
         compile(text, display, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as err:
-        line = err.lineno or 1
-        column = err.offset or 1
-        return Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, line, column))
+        return _syntax_error(err, display)
     except (ValueError, RecursionError, MemoryError, OverflowError):
         return None
     return None
@@ -101,9 +103,7 @@ def _check_depth(text: str, display: str) -> None:
     try:
         tree = ast.parse(text)
     except SyntaxError as err:
-        raise CompileError(
-            [Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))]
-        ) from None
+        raise CompileError([_syntax_error(err, display)]) from None
     except (RecursionError, MemoryError):
         raise CompileError(
             [Diagnostic("DF003", "code nested too deeply (Python itself refuses it)", Location(display))]
