@@ -324,6 +324,13 @@ def test_df202_name_not_defined_in_module(tmp_path: Path) -> None:
     assert "not defined in decos.py" in line
 
 
+def test_df202_alias_cycle(tmp_path: Path) -> None:
+    """`deco = other` and `other = deco`: followed until the cycle shows, then reported."""
+    lines = rejected(tmp_path, FLOW, {"decos.py": "deco = other\nother = deco\n"})
+    line = expect(lines, f"{where('flow.py', FLOW, '@deco')}: DF202")
+    assert "alias cycle" in line
+
+
 def test_df203_class_based_user_step_decorator(tmp_path: Path) -> None:
     """A `UserStepDecorator` subclass on a step: only generator decorators are compiled."""
     module = dedent(

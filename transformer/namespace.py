@@ -272,7 +272,7 @@ class Resolver:
     def resolve(self, ns: Namespace, name: str, depth: int = 0) -> Target:
         """What `name` in module `ns` refers to."""
         if depth > 50:
-            return Unresolved(f"import cycle while resolving '{name}'")
+            return Unresolved(f"import or alias cycle while resolving '{name}'")
         binding = ns.bindings.get(name)
         if binding is None:
             if ns.star_imports:
@@ -281,7 +281,7 @@ class Resolver:
         if isinstance(binding, Definition):
             alias = _plain_alias(binding.stmt, name)
             if alias is not None:  # `other = deco`: the same object under another name
-                return self.expression(ns, alias) if depth < 50 else Unresolved("alias cycle")
+                return self.expression(ns, alias, depth + 1)
             return Defined(ns, name, binding.stmt)
         if isinstance(binding, ImportModule):
             return self.module_object(binding.dotted)
@@ -313,10 +313,10 @@ class Resolver:
             return ModuleObject(sub)
         return self.resolve(ns, attr, depth + 1)
 
-    def expression(self, ns: Namespace, expr: cst.BaseExpression) -> Target:
+    def expression(self, ns: Namespace, expr: cst.BaseExpression, depth: int = 0) -> Target:
         """What a dotted-name expression (`d`, `mod.d`, `pkg.mod.d`) refers to in `ns`."""
         if isinstance(expr, cst.Name):
-            return self.resolve(ns, expr.value)
+            return self.resolve(ns, expr.value, depth)
         if isinstance(expr, cst.Attribute):
-            return self.attribute(self.expression(ns, expr.value), expr.attr.value)
+            return self.attribute(self.expression(ns, expr.value, depth), expr.attr.value, depth)
         return Unresolved("not a plain name")
