@@ -192,7 +192,7 @@ def check_safe_flow_output(code: str) -> None:
     assert "@shout (danger.py:" in code
     assert "def loud(text):" in code, "the helper the decorator calls is carried"
     order = [
-        "attributes = {'label': \"x\"}",
+        'attributes = {"label": "x"}',
         'print("tag", attributes["label"])',
         'print(loud("before " + step_name))',
         "self.value = 1",

@@ -674,7 +674,8 @@ class StepRewriter:
         elements = []
         for arg in args:
             assert arg.keyword is not None
-            elements.append(cst.DictElement(cst.SimpleString(repr(arg.keyword.value)), arg.value))
+            # an identifier needs no escaping; double quotes, as most flows write their strings
+            elements.append(cst.DictElement(cst.SimpleString(f'"{arg.keyword.value}"'), arg.value))
         return cst.Dict(elements=elements)
 
     def _site(
