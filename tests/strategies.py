@@ -37,7 +37,7 @@ What the decorators contain
 * `try/except/else/finally` around the yield whose handler swallows, re-raises, raises
   another exception `from` it, returns, or yields a second time (Metaflow fails the task);
   a conditional `return` before the yield (finishing without one fails the task); `with` around the yield (a module context
-  manager that swallows KeyError, `contextlib.suppress`); conditional `raise` in before
+  manager that swallows KeyError, `contextlib.suppress`, or both as the items of one `with`); conditional `raise` in before
   and after code and in replacements; a module-level exception class; a replacement
   lambda closing over a local.
 
@@ -622,6 +622,7 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
                 "full",
                 "with",
                 "suppress",
+                "with_items",
             ]
         )
     )
@@ -632,6 +633,12 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
         # Noisy.__exit__ prints and swallows KeyError.
         ctx.module.features.add("with-noisy")
         return [f'with Noisy("{deco}") as {draw(st.sampled_from(_EXC_NAMES))}:', *indent(inner)]
+    if form == "with_items":
+        # `with a, b:`: every item must step aside for a failure below, not only the first.
+        ctx.module.features.add("with-noisy")
+        ctx.module.features.add("with-suppress")
+        exc = draw(st.sampled_from(["FuzzError", "ValueError", "KeyError"]))
+        return [f'with Noisy("{deco}"), contextlib.suppress({exc}):', *indent(inner)]
     if form == "suppress":
         ctx.module.features.add("with-suppress")
         exc = draw(st.sampled_from(["FuzzError", "ValueError", "KeyError"]))

@@ -28,7 +28,7 @@ import libcst as cst
 from .analyze import GeneratorInfo, YieldKind, YieldSite
 from .discover import DecoratorUse, StepSite
 from .memo import NodeMemo
-from .names import NameAllocator, names_in
+from .names import NameAllocator, child_nodes, names_in
 from .returns import ReturnEliminator, contains_return
 from .source import is_docstring
 
@@ -136,14 +136,26 @@ class Layer:
 class _DecoratorPass(cst.CSTTransformer):
     """Renames a decorator's names, marks its yields with placeholders, guards its handlers."""
 
-    def __init__(self, layer: Layer, locals_: dict[str, str], guard_level: int | None, flag: str) -> None:
+    def __init__(
+        self,
+        layer: Layer,
+        locals_: dict[str, str],
+        guard_level: int | None,
+        flag: str,
+        with_names: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
         self.info = layer.info
         self.locals = locals_
         self.globals = layer.globals
         self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
         self.guard_level = guard_level
         self.flag = flag
-        self.withs = 0
+        self.with_names = with_names  # per spelled-out `with` item, in source order: manager, exited, error
+        self.first_name: dict[int, int] = {}  # id of a spelled-out `with` -> index of its first item's names
+        offset = 0
+        for w in guarded_withs(self.info) if with_names else ():
+            self.first_name[id(w)] = offset
+            offset += len(w.items)
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         local = self.info.local_refs.get(id(original))
@@ -187,24 +199,31 @@ class _DecoratorPass(cst.CSTTransformer):
         self, original: cst.With, updated: cst.With
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
         """`with` around the yield, spelled out (PEP 343) so that its `__exit__` can step aside
-        when a decorator below fails before its yield, as Metaflow never throws that in."""
+        when a decorator below fails before its yield, as Metaflow never throws that in. Each
+        item of `with a, b:` is spelled out, outermost first (an unguarded `b` could swallow
+        the failure that `a` must not see)."""
         if self.guard_level is None or id(original) not in self.info.guarded_trys:
             return updated
-        self.withs += 1
-        item, rest = updated.items[0], updated.items[1:]
-        body: cst.BaseSuite = updated.body
-        if rest:
-            inner = cst.With(items=[i.with_changes(comma=cst.MaybeSentinel.DEFAULT) for i in rest], body=body)
-            body = block([inner])
-        # unique per decorator (its level) and per `with` within it
-        n = f"{self.guard_level}" + ("" if self.withs == 1 else f"_{self.withs}")
-        mgr, exited, exc = f"{self.flag}_cm{n}", f"{self.flag}_exited{n}", f"{self.flag}_exc{n}"
+        stmts = statements_of(updated.body)
+        first = self.first_name[id(original)]
+        names = self.with_names[first : first + len(updated.items)]
+        for item, item_names in reversed(list(zip(updated.items, names))):
+            stmts = self._spelled_out(item, stmts, item_names)
+        stmts[0] = stmts[0].with_changes(
+            leading_lines=[*updated.leading_lines, comment_line("with ...: (spelled out by decoflow)")]
+        )
+        return cst.FlattenSentinel(stmts)
+
+    def _spelled_out(
+        self, item: cst.WithItem, body: list[cst.BaseStatement], names: tuple[str, str, str]
+    ) -> list[cst.BaseStatement]:
+        """`with item: body` as PEP 343 writes it, its exit skipped while `setting_up` says a
+        decorator below is still setting up."""
+        mgr, exited, exc = names
+        level = self.guard_level
         enter = f"type({mgr}).__enter__({mgr})"
         stmts: list[cst.BaseStatement] = [
-            cst.SimpleStatementLine(
-                body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(mgr))], value=item.item)],
-                leading_lines=[*updated.leading_lines, comment_line("with ...: (spelled out by decoflow)")],
-            ),
+            cst.SimpleStatementLine(body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(mgr))], value=item.item)])
         ]
         if item.asname is not None:
             stmts.append(
@@ -215,7 +234,6 @@ class _DecoratorPass(cst.CSTTransformer):
         else:
             stmts.append(line(enter))
         stmts.append(line(f"{exited} = False"))
-        level = self.guard_level
         handler = block(
             [
                 line(f"{exited} = True"),
@@ -227,18 +245,16 @@ class _DecoratorPass(cst.CSTTransformer):
         )
         stmts.append(
             cst.Try(
-                body=body if isinstance(body, cst.IndentedBlock) else block(statements_of(body)),
+                body=block(body),
                 handlers=[
-                    cst.ExceptHandler(
-                        body=handler, type=cst.Name("BaseException"), name=cst.AsName(cst.Name(exc))
-                    )
+                    cst.ExceptHandler(body=handler, type=cst.Name("BaseException"), name=cst.AsName(cst.Name(exc)))
                 ],
                 finalbody=cst.Finally(
                     body=block([line(f"if not {exited}:\n    type({mgr}).__exit__({mgr}, None, None, None)\n")])
                 ),
             )
         )
-        return cst.FlattenSentinel(stmts)
+        return stmts
 
     def leave_Try(self, original: cst.Try, updated: cst.Try) -> cst.Try:
         if self.guard_level is None or id(original) not in self.info.guarded_trys:
@@ -268,20 +284,35 @@ def _renaming(layer: Layer, locals_: dict[str, str]) -> tuple:
     return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
 
 
+def guarded_withs(info: GeneratorInfo) -> list[cst.With]:
+    """The `with` statements around a yield, which are spelled out, in source order."""
+    found, stack = [], [info.func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.With) and id(node) in info.guarded_trys:
+            found.append(node)
+        stack.extend(reversed(child_nodes(node)))
+    return found
+
+
 def decorator_code(
-    layer: Layer, locals_: dict[str, str], guard_level: int | None, flag: str
+    layer: Layer,
+    locals_: dict[str, str],
+    guard_level: int | None,
+    flag: str,
+    with_names: tuple[tuple[str, str, str], ...] = (),
 ) -> list[cst.BaseStatement]:
     """The decorator's statements, renamed, with yield placeholders and guards. Steps that
     rename it the same way share one result (nodes are immutable)."""
 
     def compute() -> list[cst.BaseStatement]:
-        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag))
+        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag, with_names))
         stmts = statements_of(code)  # type: ignore[arg-type]
         if stmts and is_docstring(stmts[0]):  # documents the decorator; inlined it would be noise
             stmts = stmts[1:]
         return stmts
 
-    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag), compute))
+    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag, with_names), compute))
 
 
 def renamed(node: cst.CSTNode, layer: Layer, locals_: dict[str, str]) -> cst.CSTNode:
@@ -436,6 +467,13 @@ class StepRewriter:
                 self.step_level.add(name)
                 return name
         return None
+
+    def _claim_with(self, alloc: NameAllocator, base: str) -> tuple[str, str, str]:
+        """Names for one spelled-out `with` item: its manager, whether it exited, its error."""
+        names = (alloc.claim(base), alloc.claim(f"{base}_exited"), alloc.claim(f"{base}_error"))
+        for claimed in names:
+            self.alloc.reserve(claimed)
+        return names
 
     def _claim_step(self, preferred: str) -> str:
         reserved = set().union(*self.decorator_names) if self.decorator_names else set()
@@ -605,7 +643,12 @@ class StepRewriter:
             )
 
         flag = self.flag if self.track_from is not None else ""
-        stmts = decorator_code(layer, locals_, self._guard_level(layer), flag)
+        guard_level = self._guard_level(layer)
+        with_names: tuple[tuple[str, str, str], ...] = ()
+        if guard_level is not None:
+            items = sum(len(w.items) for w in guarded_withs(info))
+            with_names = tuple(self._claim_with(alloc, f"{name}_with") for _ in range(items))
+        stmts = decorator_code(layer, locals_, guard_level, flag, with_names)
         prologue: list[cst.BaseStatement] = []
         epilogue: list[cst.BaseStatement] = []
         if info.has_return:
