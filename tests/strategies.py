@@ -13,7 +13,7 @@ What the flows contain
 * step bodies that print deterministic lines, set and read small artifacts, sometimes fail
   (`raise`, under a condition on the artifacts, or unconditionally when the flow is drawn
   "chaotic"), and in the end step sometimes `return` early;
-* on each step a stack of 0-4 custom decorators (sometimes with a built-in Metaflow
+* on each step a stack of 0-4 custom decorators (at times the same one twice; sometimes with a built-in Metaflow
   decorator among them), used bare, with keyword arguments (literals or a module-level
   constant of the flow), imported directly, under an alias or through the module.
 
@@ -857,9 +857,12 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
             depth = max(depth, 1)
         stack: list[_Decorator] = []
         for _ in range(depth):
-            reusable = [d for d in module.decorators if d.fits(step) and d not in stack]
+            reusable = [d for d in module.decorators if d.fits(step)]
             if reusable and draw(st.integers(0, 2)) == 0:
-                stack.append(draw(st.sampled_from(reusable)))
+                chosen = draw(st.sampled_from(reusable))
+                if chosen in stack:  # Metaflow runs each use as its own layer
+                    module.features.add("same-decorator-twice")
+                stack.append(chosen)
             else:
                 stack.append(draw(_decorator(module, step)))
         uses = [_use(draw, d) for d in stack]

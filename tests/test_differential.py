@@ -147,6 +147,7 @@ CASES: list[Case] = [
         failing_steps=frozenset({"caught_step"}),  # @catch: the task counts as failed
     ),
     Case("stacking", "routingflow.py"),
+    Case("stacking", "twiceflow.py"),
     Case("stacking", "beforeraiseflow.py", failing_steps=frozenset({"guarded"}), run_fails=True),
     Case("artifacts", "artifactsflow.py"),
     Case("hygiene", "hygieneflow.py"),

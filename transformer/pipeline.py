@@ -227,7 +227,6 @@ class Compilation:
     def _check_uses(self, sites: list[StepSite], infos: dict[tuple[str, str], GeneratorInfo]) -> None:
         diagnostics: list[Diagnostic] = []
         for site in sites:
-            seen: set[tuple[str, str]] = set()
             for use in site.uses:
                 info = infos[use.definition.key]
                 where = LazyLocation(self.locator, self.source, use.node)
@@ -235,9 +234,6 @@ class Compilation:
                     LazyLocation(self.locator, use.definition.namespace.source, use.definition.func),
                     f"@{use.definition.name} defined here",
                 )
-                if use.definition.key in seen:
-                    diagnostics.append(Diagnostic("DF104", f"@{use.written} is used twice on step '{site.name}'", where, (defined,)))
-                seen.add(use.definition.key)
                 args = use.arguments
                 if args is None:
                     continue
