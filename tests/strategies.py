@@ -36,6 +36,7 @@ What the decorators contain
   `try/except/else` choosing the yield;
 * `try/except/else/finally` around the yield whose handler swallows, re-raises, raises
   another exception `from` it, returns, or yields a second time (Metaflow fails the task);
+  `try/except*` around the yield, swallowing or re-raising the group;
   a conditional `return` before the yield (finishing without one fails the task); `with` around the yield (a module context
   manager that swallows KeyError, `contextlib.suppress`, or both as the items of one `with`); conditional `raise` in before
   and after code and in replacements; a module-level exception class; a replacement
@@ -623,6 +624,7 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
                 "with",
                 "suppress",
                 "with_items",
+                "except_star",
             ]
         )
     )
@@ -645,6 +647,18 @@ def _guarded(draw: st.DrawFn, ctx: _Ctx, inner: list[str]) -> list[str]:
         return [f"with contextlib.suppress({exc}):", *indent(inner)]
     ctx.module.features.add(f"try-{form}")
     lines = ["try:", *indent(inner)]
+    if form == "except_star":  # Python 3.11: the failure arrives wrapped in an ExceptionGroup
+        exc = draw(st.sampled_from(_EXCEPTIONS_CAUGHT))
+        var = draw(st.sampled_from(_EXC_NAMES))
+        handler = [f'print("{deco} caught*", [type(one).__name__ for one in {var}.exceptions])']
+        if draw(st.booleans()):
+            handler.append(f"{ctx.fl}.caught = len({var}.exceptions)")
+        if draw(st.integers(0, 2)) == 0:
+            handler.append("raise")  # re-raises the group
+        lines += [f"except* {exc} as {var}:", *indent(handler)]
+        if draw(st.booleans()):
+            lines += ["finally:", f'    print("{deco} finally")']
+        return lines
     if form in ("except", "except_else", "except_finally", "full"):
         exc = draw(st.sampled_from(_EXCEPTIONS_CAUGHT))
         var = draw(st.sampled_from(_EXC_NAMES))

@@ -173,16 +173,22 @@ def compare_runs(native: RunOutcome, compiled: RunOutcome, *, exact_errors: bool
     switch step, the compiled run is compared on the native run's tasks only, and the
     switch step's task on its printed lines and artifacts only: compiled, it transitions
     as its own `self.next` says, which may succeed or fail (e.g. when the skipped body
-    would have set the condition).
+    would have set the condition), and a failed one may be retried where the native one,
+    which succeeded, was not: then its lines are not compared.
     """
     switch_step = native_switch_divergence(native)
     if switch_step is not None:
+        retried = "Task is starting (retry)" in compiled.console
         tasks = {}
         for key, task in compiled.tasks.items():
             if key not in native.tasks:
                 continue
             if key[0] == switch_step:
                 mine = native.tasks[key]
+                if not task.successful and retried:
+                    # Metaflow retried the failed compiled task (`--with retry`): the lines
+                    # read are its last attempt's, which differ (`current.retry_count`).
+                    task = dataclasses.replace(task, stdout=mine.stdout)
                 task = dataclasses.replace(task, successful=mine.successful, error=mine.error)
             tasks[key] = task
         compiled = dataclasses.replace(compiled, returncode=native.returncode, tasks=tasks)

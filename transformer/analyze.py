@@ -248,7 +248,7 @@ class _FlowAnalysis:
                 body.returned | orelse.returned,
                 body.raised | orelse.raised | set(states),
             )
-        if isinstance(stmt, cst.Try):
+        if isinstance(stmt, (cst.Try, cst.TryStar)):  # try/except and try/except*
             body = self.block(self.body_of(stmt), states)
             normal: set[int] = set()
             returned = set(body.returned)
@@ -312,7 +312,7 @@ class _TryFinder:
             if id(stmt) in self.site_ids:
                 for part, node in around:
                     self._mark(part, node)
-            elif isinstance(stmt, cst.Try):
+            elif isinstance(stmt, (cst.Try, cst.TryStar)):
                 self._walk(_suite(stmt.body), (*around, ("body", stmt)))
                 for handler in stmt.handlers:
                     self._walk(_suite(handler.body), (*around, ("handler", stmt)))
@@ -323,14 +323,14 @@ class _TryFinder:
             elif isinstance(stmt, cst.With):
                 self._walk(_suite(stmt.body), (*around, ("with", stmt)))
             elif isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                for block in _blocks(stmt):  # if/elif/else, loops, match, try/except*
+                for block in _blocks(stmt):  # if/elif/else, loops, match
                     self._walk(block, around)
 
     def _mark(self, part: str, node: cst.CSTNode) -> None:
         if isinstance(node, cst.With):
             self.guarded.add(id(node))  # its __exit__ sees what the yield throws
             return
-        assert isinstance(node, cst.Try)
+        assert isinstance(node, (cst.Try, cst.TryStar))
         if part == "body" and node.handlers:
             self.handlers.add(id(node))
             self.guarded.add(id(node))
@@ -601,7 +601,7 @@ def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     first = body[0]
     if id(first) in site_index:
         return False
-    if isinstance(first, cst.Try) and isinstance(first.body, cst.IndentedBlock):
+    if isinstance(first, (cst.Try, cst.TryStar)) and isinstance(first.body, cst.IndentedBlock):
         return _runs_code_before_yield(list(first.body.body), site_index)
     return True
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TypeVar
 
 import libcst as cst
 
@@ -133,6 +134,9 @@ class Layer:
     globals: dict[str, str]  # its module-level names -> output names
 
 
+TryNode = TypeVar("TryNode", cst.Try, cst.TryStar)
+
+
 class _DecoratorPass(cst.CSTTransformer):
     """Renames a decorator's names, marks its yields with placeholders, guards its handlers."""
 
@@ -143,8 +147,10 @@ class _DecoratorPass(cst.CSTTransformer):
         guard_level: int | None,
         flag: str,
         with_names: tuple[tuple[str, str, str], ...] = (),
+        star_names: tuple[str, str] = ("", ""),
     ) -> None:
         self.info = layer.info
+        self.star_names = star_names  # for `try/except*` around a yield: the failure kept, as caught
         self.locals = locals_
         self.globals = layer.globals
         self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
@@ -257,6 +263,44 @@ class _DecoratorPass(cst.CSTTransformer):
         return stmts
 
     def leave_Try(self, original: cst.Try, updated: cst.Try) -> cst.Try:
+        return self._guarded_try(original, updated)
+
+    def leave_TryStar(
+        self, original: cst.TryStar, updated: cst.TryStar
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        """`try/except*` around a yield. A bare `raise` in an `except*` handler would re-raise
+        a failure of a decorator below wrapped in an ExceptionGroup, so that failure is kept
+        aside before the handlers can match it, and raised as it was after the statement."""
+        if self.guard_level is None or id(original) not in self.info.handler_trys:
+            return self._guarded_try(original, updated)
+        kept, caught = self.star_names
+        level = self.guard_level
+        inner = cst.Try(
+            body=block(statements_of(updated.body)),
+            handlers=[
+                cst.ExceptHandler(
+                    body=block([line(f"if {self.flag} <= {level}:\n    raise\n"), line(f"{kept} = {caught}")]),
+                    type=cst.Name("BaseException"),
+                    name=cst.AsName(cst.Name(caught)),
+                )
+            ],
+        )
+        guarded = self._guarded_try(original, updated.with_changes(body=block([inner])))
+        orelse = guarded.orelse
+        if orelse is not None:  # the body "finished" when a failure below was kept aside
+            test = cst.parse_expression(f"{self.flag} <= {level}")
+            orelse = orelse.with_changes(body=block([cst.If(test=test, body=block(statements_of(orelse.body)))]))
+        return cst.FlattenSentinel(
+            [
+                trailing(line(f"{kept} = None"), "a failure of a decorator below, kept from except*"),
+                guarded.with_changes(handlers=list(updated.handlers), orelse=orelse),
+                line(f"if {kept} is not None:\n    raise {kept}\n"),
+            ]
+        )
+
+    def _guarded_try(self, original: TryNode, updated: TryNode) -> TryNode:
+        """Handlers step aside (re-raise) and `finally` does not run while a decorator below
+        is still setting up, as Metaflow never throws that failure into this one."""
         if self.guard_level is None or id(original) not in self.info.guarded_trys:
             return updated
         level = self.guard_level
@@ -295,24 +339,36 @@ def guarded_withs(info: GeneratorInfo) -> list[cst.With]:
     return found
 
 
+def guards_except_star(info: GeneratorInfo) -> bool:
+    """Whether a `try/except*` has a yield in its body (its handlers see the step's failure)."""
+    stack: list[cst.CSTNode] = [info.func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.TryStar) and id(node) in info.handler_trys:
+            return True
+        stack.extend(child_nodes(node))
+    return False
+
+
 def decorator_code(
     layer: Layer,
     locals_: dict[str, str],
     guard_level: int | None,
     flag: str,
     with_names: tuple[tuple[str, str, str], ...] = (),
+    star_names: tuple[str, str] = ("", ""),
 ) -> list[cst.BaseStatement]:
     """The decorator's statements, renamed, with yield placeholders and guards. Steps that
     rename it the same way share one result (nodes are immutable)."""
 
     def compute() -> list[cst.BaseStatement]:
-        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag, with_names))
+        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag, with_names, star_names))
         stmts = statements_of(code)  # type: ignore[arg-type]
         if stmts and is_docstring(stmts[0]):  # documents the decorator; inlined it would be noise
             stmts = stmts[1:]
         return stmts
 
-    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag, with_names), compute))
+    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag, with_names, star_names), compute))
 
 
 def renamed(node: cst.CSTNode, layer: Layer, locals_: dict[str, str]) -> cst.CSTNode:
@@ -377,7 +433,7 @@ class _Placeholders:
             elif orelse is not None:
                 orelse = orelse.with_changes(body=self._suite(orelse.body))
             return stmt.with_changes(body=self._suite(stmt.body), orelse=orelse)
-        if isinstance(stmt, cst.Try):
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
             return stmt.with_changes(
                 body=self._suite(stmt.body),
                 handlers=[h.with_changes(body=self._suite(h.body)) for h in stmt.handlers],
@@ -489,7 +545,7 @@ class StepRewriter:
 
     def _starts_tracked(self, stmts: list[cst.BaseStatement]) -> bool:
         """Whether inner code begins by setting the marker itself (then no reset is needed)."""
-        if stmts and isinstance(stmts[0], cst.Try) and isinstance(stmts[0].body, cst.IndentedBlock):
+        if stmts and isinstance(stmts[0], (cst.Try, cst.TryStar)) and isinstance(stmts[0].body, cst.IndentedBlock):
             return self._starts_tracked(list(stmts[0].body.body))  # entering `try:` runs nothing
         if not stmts or not isinstance(stmts[0], cst.SimpleStatementLine):
             return False
@@ -648,7 +704,12 @@ class StepRewriter:
         if guard_level is not None:
             items = sum(len(w.items) for w in guarded_withs(info))
             with_names = tuple(self._claim_with(alloc, f"{name}_with") for _ in range(items))
-        stmts = decorator_code(layer, locals_, guard_level, flag, with_names)
+        star_names = ("", "")
+        if guard_level is not None and guards_except_star(info):
+            star_names = (alloc.claim(f"{name}_setup_failure"), alloc.claim(f"{name}_failure"))
+            for claimed in star_names:
+                self.alloc.reserve(claimed)
+        stmts = decorator_code(layer, locals_, guard_level, flag, with_names, star_names)
         prologue: list[cst.BaseStatement] = []
         epilogue: list[cst.BaseStatement] = []
         if info.has_return:

@@ -126,7 +126,7 @@ class ReturnEliminator:
             if orelse is not None:
                 orelse = orelse.with_changes(body=self._suite(orelse.body, in_loop))
             return stmt.with_changes(body=self._suite(stmt.body, True), orelse=orelse)
-        if isinstance(stmt, cst.Try):
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
             handlers = [h.with_changes(body=self._suite(h.body, in_loop)) for h in stmt.handlers]
             orelse = stmt.orelse
             if orelse is not None:
