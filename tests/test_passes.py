@@ -456,3 +456,51 @@ def test_decorator_applied_by_a_call_to_something_else_is_built_at_run_time(tmp_
     with pytest.raises(CompileError) as err:
         compile_text(tmp_path, one_decorated_step("built"), APPLIED)
     assert [d.code for d in err.value.diagnostics] == ["DF204"]
+
+
+POSTPONED = dedent(
+    '''
+    """Helpers under PEP 563."""
+    from __future__ import annotations
+
+    from typing import Literal
+
+    from metaflow import user_step_decorator
+
+
+    class Box:
+        def again(self, mode: Literal["a", 'b'] = "a") -> Box:
+            return Box()
+
+    LIMIT: int = 3
+
+
+    @user_step_decorator
+    def boxed(step_name, flow, inputs=None, attributes=None):
+        local: Box = Box().again()
+        yield
+        flow.limit = LIMIT
+    '''
+)
+
+
+@pytest.mark.parametrize("flow_future", [False, True])
+def test_annotations_carried_from_a_pep563_module_stay_unevaluated(tmp_path: Path, flow_future: bool) -> None:
+    """Carried code keeps PEP 563's meaning: its annotations become strings (a forward
+    reference such as `-> Box` in Box's own body would fail evaluated), unless the flow
+    module postpones them too; the decorator's own (local) annotations are never evaluated."""
+    flow = one_decorated_step("boxed")
+    if flow_future:
+        flow = flow.replace("from metaflow import", "from __future__ import annotations\n    from metaflow import", 1)
+    out = compile_text(tmp_path, flow, POSTPONED)
+    if flow_future:
+        assert "def again(self, mode: Literal[\"a\", 'b'] = \"a\") -> Box:" in out
+        assert "LIMIT: int = 3" in out
+    else:
+        assert "def again(self, mode: 'Literal[\"a\", \\'b\\']' = \"a\") -> \"Box\":" in out
+        assert 'LIMIT: "int" = 3' in out
+    assert "local: Box = Box().again()" in out
+    compile(out, "out.py", "exec")
+    namespace: dict = {}
+    exec(compile(out.split("class F(FlowSpec)")[0].replace("from metaflow import FlowSpec, step", ""), "carried", "exec"), namespace)
+    assert namespace["Box"]().again().__class__.__name__ == "Box"

@@ -100,6 +100,34 @@ def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str
     return _RENAMED.get(stmt, tuple(sorted(names.items())), lambda: stmt.visit(_Rename(refs, names)))  # type: ignore[arg-type,return-value]
 
 
+def postpones_annotations(module: cst.Module) -> bool:
+    """Whether `module` starts with `from __future__ import annotations` (PEP 563)."""
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and isinstance(small.module, cst.Name) and small.module.value == "__future__":
+                names = small.names
+                if not isinstance(names, cst.ImportStar) and any(alias_name(a) == "annotations" for a in names):
+                    return True
+            elif not (isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))):
+                return False
+    return False
+
+
+class _StringAnnotations(cst.CSTTransformer):
+    """Annotations written as strings, as PEP 563 keeps them: carried from a module with
+    `from __future__ import annotations` into one without, a signature or class body would
+    otherwise evaluate them (a forward reference would fail)."""
+
+    def leave_Annotation(self, original: cst.Annotation, updated: cst.Annotation) -> cst.Annotation:
+        if isinstance(updated.annotation, (cst.SimpleString, cst.ConcatenatedString)):
+            return updated
+        text = cst.Module(body=[]).code_for_node(updated.annotation)
+        plain = not any(c in text for c in '"\\\n')
+        return updated.with_changes(annotation=cst.SimpleString(f'"{text}"' if plain else repr(text)))
+
+
 class _Rename(cst.CSTTransformer):
     """Renames module-level names by node identity; adds `as` to renamed import aliases."""
 
@@ -146,6 +174,7 @@ class Carrier:
         self.resolver = resolver
         self.flow_ns = flow_ns
         self.alloc = NameAllocator(reserved)
+        self._flow_postpones = postpones_annotations(flow_ns.source.module)
         self._names: dict[tuple[str, str], str] = {}  # (module path, name) -> output name
         self._imports: dict[tuple, tuple[str, cst.SimpleStatementLine]] = {}
         self._import_order: list[tuple] = []
@@ -183,7 +212,10 @@ class Carrier:
             item = self._defs[key]
             scopes = self._module_scopes(item.namespace)
             names = {n: self.output_name(item.namespace, n) for n in scopes.reads[item.index] | self._binds(item)}
-            out.append((item.namespace.source.display, _renamed(item.stmt, scopes.refs, names)))
+            stmt = _renamed(item.stmt, scopes.refs, names)
+            if postpones_annotations(item.namespace.source.module) and not self._flow_postpones:
+                stmt = stmt.visit(_StringAnnotations())  # type: ignore[assignment]
+            out.append((item.namespace.source.display, stmt))
         return out
 
     # -- internals ------------------------------------------------------------------------
