@@ -108,6 +108,9 @@ class Case:
     old_reason: str = ""
     source_contains: tuple[str, ...] = ()
     source_lacks: tuple[str, ...] = ()
+    #: Modules of the fixture the flow imports itself (not decorator modules): the compiled
+    #: flow imports them too, so its runs get the fixture folder on PYTHONPATH.
+    own_imports: bool = False
 
     @property
     def id(self) -> str:
@@ -148,6 +151,13 @@ CASES: list[Case] = [
     ),
     Case("stacking", "routingflow.py"),
     Case("stacking", "twiceflow.py"),
+    Case(
+        "shared_state",
+        "sharedflow.py",
+        own_imports=True,
+        source_contains=("import registry\n",),
+        source_lacks=("CALLS = []", "user_step_decorator", "from notingdecos"),
+    ),
     Case("stacking", "beforeraiseflow.py", failing_steps=frozenset({"guarded"}), run_fails=True),
     Case("artifacts", "artifactsflow.py"),
     Case("hygiene", "hygieneflow.py"),
@@ -298,11 +308,12 @@ def test_differential(case: Case, tmp_path: Path) -> None:
     _check_native_expectations(case, native)
 
     compiled_file = _compile_alone(flow, tmp_path / "compiled")
-    compiled = run_flow(compiled_file, python=sys.executable, workdir=tmp_path / "runs")
+    own = (flow.parent,) if case.own_imports else ()
+    compiled = run_flow(compiled_file, python=sys.executable, workdir=tmp_path / "runs", pythonpath=own)
     assert_same(native, compiled, normalize_line=case.normalize, volatile_artifacts=case.volatile)
 
     if old is not None:
-        old_run = run_flow(compiled_file, python=old, workdir=tmp_path / "runs-old")
+        old_run = run_flow(compiled_file, python=old, workdir=tmp_path / "runs-old", pythonpath=own)
         try:
             assert_same(
                 native, old_run, normalize_line=case.normalize, volatile_artifacts=case.volatile

@@ -175,6 +175,11 @@ class Carrier:
         self.flow_ns = flow_ns
         self.alloc = NameAllocator(reserved)
         self._flow_postpones = postpones_annotations(flow_ns.source.module)
+        self._flow_modules = {
+            b.dotted if isinstance(b, ImportModule) else b.module
+            for b in flow_ns.bindings.values()
+            if isinstance(b, (ImportModule, ImportFrom))
+        }
         self._names: dict[tuple[str, str], str] = {}  # (module path, name) -> output name
         self._imports: dict[tuple, tuple[str, cst.SimpleStatementLine]] = {}
         self._import_order: list[tuple] = []
@@ -234,9 +239,38 @@ class Carrier:
         if ref is None:
             return False
         if not ref.external:
-            return True
+            return not self._shared_with_flow(dotted)
         own = ns.ref.name.split(".")[0] if ns.ref else None
         return own is not None and dotted.split(".")[0] == own
+
+    def _shared_with_flow(self, dotted: str) -> bool:
+        """A module of the project that the flow imports itself and that needs nothing of
+        Metaflow 2.16+ (no custom decorator in it or in what it imports): the output imports
+        it as the flow does, so that the flow and the decorators share its state (a list
+        both append to) instead of each having a copy."""
+        return dotted in self._flow_modules and not self._needs_new_metaflow(dotted, set())
+
+    def _needs_new_metaflow(self, dotted: str, seen: set[str]) -> bool:
+        """Whether importing `dotted` (its packages, itself, the project modules it imports)
+        reads a name only Metaflow 2.16+ has; unknown counts as yes."""
+        parts = dotted.split(".")
+        for module in (".".join(parts[: i + 1]) for i in range(len(parts))):
+            if module in seen:
+                continue
+            seen.add(module)
+            target = self.resolver.namespace_of(module)
+            if not isinstance(target, Namespace):
+                return True
+            if any(n in target.source.text for n in METAFLOW_ONLY):
+                return True
+            for binding in target.bindings.values():
+                used = binding.dotted if isinstance(binding, ImportModule) else binding.module if isinstance(binding, ImportFrom) else None
+                if not used or used == METAFLOW or used.startswith(METAFLOW + "."):
+                    continue
+                ref = self.resolver.finder.find(used)
+                if ref is not None and not ref.external and self._needs_new_metaflow(used, seen):
+                    return True
+        return False
 
     def _carry(self, ns: Namespace, name: str, attrs: set[str] | None) -> str:
         binding = ns.bindings.get(name)
