@@ -151,6 +151,8 @@ CASES: list[Case] = [
     ),
     Case("stacking", "routingflow.py"),
     Case("stacking", "twiceflow.py"),
+    Case("match_yields", "matchflow.py"),
+    Case("match_yields", "scopesflow.py", source_lacks=("weird_yielded", "StopIteration")),
     Case(
         "shared_state",
         "sharedflow.py",
