@@ -328,26 +328,25 @@ def _renaming(layer: Layer, locals_: dict[str, str]) -> tuple:
     return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
 
 
-def guarded_withs(info: GeneratorInfo) -> list[cst.With]:
-    """The `with` statements around a yield, which are spelled out, in source order."""
+def _marked(info: GeneratorInfo, kind: type, ids: frozenset[int]) -> list:
+    """The statements of `kind` in the decorator whose ids are in `ids`, in source order."""
     found, stack = [], [info.func.body]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.With) and id(node) in info.guarded_trys:
+        if isinstance(node, kind) and id(node) in ids:
             found.append(node)
         stack.extend(reversed(child_nodes(node)))
     return found
 
 
+def guarded_withs(info: GeneratorInfo) -> list[cst.With]:
+    """The `with` statements around a yield, which are spelled out, in source order."""
+    return _marked(info, cst.With, info.guarded_trys)
+
+
 def guards_except_star(info: GeneratorInfo) -> bool:
     """Whether a `try/except*` has a yield in its body (its handlers see the step's failure)."""
-    stack: list[cst.CSTNode] = [info.func.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.TryStar) and id(node) in info.handler_trys:
-            return True
-        stack.extend(child_nodes(node))
-    return False
+    return bool(_marked(info, cst.TryStar, info.handler_trys))
 
 
 def decorator_code(
