@@ -328,20 +328,28 @@ def _renaming(layer: Layer, locals_: dict[str, str]) -> tuple:
     return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
 
 
-def _marked(info: GeneratorInfo, kind: type, ids: frozenset[int]) -> list:
-    """The statements of `kind` in the decorator whose ids are in `ids`, in source order."""
-    found, stack = [], [info.func.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, kind) and id(node) in ids:
-            found.append(node)
-        stack.extend(reversed(child_nodes(node)))
-    return found
+_MARKED: NodeMemo[tuple[cst.CSTNode, ...]] = NodeMemo()
 
 
-def guarded_withs(info: GeneratorInfo) -> list[cst.With]:
+def _marked(info: GeneratorInfo, kind: type, ids: frozenset[int]) -> tuple[cst.CSTNode, ...]:
+    """The statements of `kind` in the decorator whose ids are in `ids`, in source order
+    (walked once per decorator: every step it decorates asks)."""
+
+    def compute() -> tuple[cst.CSTNode, ...]:
+        found, stack = [], [info.func.body]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, kind) and id(node) in ids:
+                found.append(node)
+            stack.extend(reversed(child_nodes(node)))
+        return tuple(found)
+
+    return _MARKED.get(info.func, (kind, ids), compute)
+
+
+def guarded_withs(info: GeneratorInfo) -> tuple[cst.With, ...]:
     """The `with` statements around a yield, which are spelled out, in source order."""
-    return _marked(info, cst.With, info.guarded_trys)
+    return _marked(info, cst.With, info.guarded_trys)  # type: ignore[return-value]
 
 
 def guards_except_star(info: GeneratorInfo) -> bool:
