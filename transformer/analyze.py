@@ -277,10 +277,8 @@ class _FlowAnalysis:
             body = self.block(self.body_of(stmt), states)
             return _Flow(body.normal, body.returned, body.raised)
         if isinstance(stmt, cst.Match):
-            last = stmt.cases[-1] if stmt.cases else None
-            irrefutable = (  # `case _:` or `case name:` without a guard: some case always runs
-                last is not None and last.guard is None and isinstance(last.pattern, cst.MatchAs) and last.pattern.pattern is None
-            )
+            last = stmt.cases[-1]  # `case _:` or `case name:` without a guard: some case always runs
+            irrefutable = last.guard is None and isinstance(last.pattern, cst.MatchAs) and last.pattern.pattern is None
             normal, returned, raised = (set() if irrefutable else set(states)), set(), set(states)
             for case in stmt.cases:
                 c = self.block(self.body_of(case), states)

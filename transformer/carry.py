@@ -94,10 +94,16 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
 _RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
 
 
-def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str]) -> cst.BaseStatement:
-    """`stmt` with its module-level names renamed; flows of a batch that carry a helper
-    under the same names share one copy (nodes are immutable)."""
-    return _RENAMED.get(stmt, tuple(sorted(names.items())), lambda: stmt.visit(_Rename(refs, names)))  # type: ignore[arg-type,return-value]
+def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str], strings: bool) -> cst.BaseStatement:
+    """`stmt` with its module-level names renamed (and its annotations written as strings
+    when `strings`); flows of a batch that carry a helper the same way share one copy
+    (nodes are immutable)."""
+
+    def compute() -> cst.BaseStatement:
+        out = stmt.visit(_Rename(refs, names))
+        return out.visit(_StringAnnotations()) if strings else out  # type: ignore[return-value]
+
+    return _RENAMED.get(stmt, (tuple(sorted(names.items())), strings), compute)
 
 
 def postpones_annotations(module: cst.Module) -> bool:
@@ -180,6 +186,7 @@ class Carrier:
             for b in flow_ns.bindings.values()
             if isinstance(b, (ImportModule, ImportFrom))
         }
+        self._shared: dict[str, bool] = {}  # module -> imported as the flow imports it
         self._names: dict[tuple[str, str], str] = {}  # (module path, name) -> output name
         self._imports: dict[tuple, tuple[str, cst.SimpleStatementLine]] = {}
         self._import_order: list[tuple] = []
@@ -217,10 +224,8 @@ class Carrier:
             item = self._defs[key]
             scopes = self._module_scopes(item.namespace)
             names = {n: self.output_name(item.namespace, n) for n in scopes.reads[item.index] | self._binds(item)}
-            stmt = _renamed(item.stmt, scopes.refs, names)
-            if postpones_annotations(item.namespace.source.module) and not self._flow_postpones:
-                stmt = stmt.visit(_StringAnnotations())  # type: ignore[assignment]
-            out.append((item.namespace.source.display, stmt))
+            strings = not self._flow_postpones and postpones_annotations(item.namespace.source.module)
+            out.append((item.namespace.source.display, _renamed(item.stmt, scopes.refs, names, strings)))
         return out
 
     # -- internals ------------------------------------------------------------------------
@@ -248,7 +253,11 @@ class Carrier:
         Metaflow 2.16+ (no custom decorator in it or in what it imports): the output imports
         it as the flow does, so that the flow and the decorators share its state (a list
         both append to) instead of each having a copy."""
-        return dotted in self._flow_modules and not self._needs_new_metaflow(dotted, set())
+        if dotted not in self._flow_modules:
+            return False
+        if dotted not in self._shared:
+            self._shared[dotted] = not self._needs_new_metaflow(dotted, set())
+        return self._shared[dotted]
 
     def _needs_new_metaflow(self, dotted: str, seen: set[str]) -> bool:
         """Whether importing `dotted` (its packages, itself, the project modules it imports)

@@ -134,34 +134,40 @@ class Layer:
     globals: dict[str, str]  # its module-level names -> output names
 
 
+@dataclass(frozen=True)
+class Guard:
+    """How a decorator's handlers, `finally` and `with` exits step aside while a decorator
+    below it is still setting up (`flag > level`), with the names its spelled-out statements
+    use (claimed fresh for the step)."""
+
+    level: int
+    flag: str
+    withs: tuple[tuple[tuple[str, ...], ...], ...] = ()  # per `with` around a yield, per item: manager, exited, error
+    star: tuple[str, ...] = ("", "")  # for `try/except*` around a yield: the failure kept aside, as caught
+
+    @property
+    def below_setting_up(self) -> str:
+        return f"{self.flag} > {self.level}"
+
+    @property
+    def settled(self) -> str:
+        return f"{self.flag} <= {self.level}"
+
+
 TryNode = TypeVar("TryNode", cst.Try, cst.TryStar)
 
 
 class _DecoratorPass(cst.CSTTransformer):
     """Renames a decorator's names, marks its yields with placeholders, guards its handlers."""
 
-    def __init__(
-        self,
-        layer: Layer,
-        locals_: dict[str, str],
-        guard_level: int | None,
-        flag: str,
-        with_names: tuple[tuple[str, str, str], ...] = (),
-        star_names: tuple[str, str] = ("", ""),
-    ) -> None:
+    def __init__(self, layer: Layer, locals_: dict[str, str], guard: Guard | None) -> None:
         self.info = layer.info
-        self.star_names = star_names  # for `try/except*` around a yield: the failure kept, as caught
         self.locals = locals_
         self.globals = layer.globals
         self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
-        self.guard_level = guard_level
-        self.flag = flag
-        self.with_names = with_names  # per spelled-out `with` item, in source order: manager, exited, error
-        self.first_name: dict[int, int] = {}  # id of a spelled-out `with` -> index of its first item's names
-        offset = 0
-        for w in guarded_withs(self.info) if with_names else ():
-            self.first_name[id(w)] = offset
-            offset += len(w.items)
+        self.guard = guard
+        # id of each `with` around a yield -> the names of its items
+        self.with_names = dict(zip((id(w) for w in guarded_withs(self.info)), guard.withs)) if guard else {}
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         local = self.info.local_refs.get(id(original))
@@ -208,12 +214,10 @@ class _DecoratorPass(cst.CSTTransformer):
         when a decorator below fails before its yield, as Metaflow never throws that in. Each
         item of `with a, b:` is spelled out, outermost first (an unguarded `b` could swallow
         the failure that `a` must not see)."""
-        if self.guard_level is None or id(original) not in self.info.guarded_trys:
+        if self.guard is None or id(original) not in self.info.guarded_trys:
             return updated
         stmts = statements_of(updated.body)
-        first = self.first_name[id(original)]
-        names = self.with_names[first : first + len(updated.items)]
-        for item, item_names in reversed(list(zip(updated.items, names))):
+        for item, item_names in reversed(list(zip(updated.items, self.with_names[id(original)]))):
             stmts = self._spelled_out(item, stmts, item_names)
         stmts[0] = stmts[0].with_changes(
             leading_lines=[*updated.leading_lines, comment_line("with ...: (spelled out by decoflow)")]
@@ -221,12 +225,12 @@ class _DecoratorPass(cst.CSTTransformer):
         return cst.FlattenSentinel(stmts)
 
     def _spelled_out(
-        self, item: cst.WithItem, body: list[cst.BaseStatement], names: tuple[str, str, str]
+        self, item: cst.WithItem, body: list[cst.BaseStatement], names: tuple[str, ...]
     ) -> list[cst.BaseStatement]:
         """`with item: body` as PEP 343 writes it, its exit skipped while `setting_up` says a
         decorator below is still setting up."""
+        assert self.guard is not None
         mgr, exited, exc = names
-        level = self.guard_level
         enter = f"type({mgr}).__enter__({mgr})"
         stmts: list[cst.BaseStatement] = [
             cst.SimpleStatementLine(body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(mgr))], value=item.item)])
@@ -244,7 +248,7 @@ class _DecoratorPass(cst.CSTTransformer):
             [
                 line(f"{exited} = True"),
                 line(
-                    f"if {self.flag} > {level} or not type({mgr}).__exit__({mgr}, type({exc}), {exc}, {exc}.__traceback__):\n"
+                    f"if {self.guard.below_setting_up} or not type({mgr}).__exit__({mgr}, type({exc}), {exc}, {exc}.__traceback__):\n"
                     "    raise\n"
                 ),
             ]
@@ -271,29 +275,29 @@ class _DecoratorPass(cst.CSTTransformer):
         """`try/except*` around a yield. A bare `raise` in an `except*` handler would re-raise
         a failure of a decorator below wrapped in an ExceptionGroup, so that failure is kept
         aside before the handlers can match it, and raised as it was after the statement."""
-        if self.guard_level is None or id(original) not in self.info.handler_trys:
+        guard = self.guard
+        if guard is None or id(original) not in self.info.handler_trys:
             return self._guarded_try(original, updated)
-        kept, caught = self.star_names
-        level = self.guard_level
+        kept, caught = guard.star
         inner = cst.Try(
             body=block(statements_of(updated.body)),
             handlers=[
                 cst.ExceptHandler(
-                    body=block([line(f"if {self.flag} <= {level}:\n    raise\n"), line(f"{kept} = {caught}")]),
+                    body=block([line(f"if {guard.settled}:\n    raise\n"), line(f"{kept} = {caught}")]),
                     type=cst.Name("BaseException"),
                     name=cst.AsName(cst.Name(caught)),
                 )
             ],
         )
-        guarded = self._guarded_try(original, updated.with_changes(body=block([inner])))
-        orelse = guarded.orelse
-        if orelse is not None:  # the body "finished" when a failure below was kept aside
-            test = cst.parse_expression(f"{self.flag} <= {level}")
-            orelse = orelse.with_changes(body=block([cst.If(test=test, body=block(statements_of(orelse.body)))]))
+        # The handlers stay as written (the failure below never reaches them); the body has
+        # "finished" when it was kept aside, so `else` needs the same guard as `finally`.
+        orelse = updated.orelse
+        if orelse is not None:
+            orelse = orelse.with_changes(body=self._when_settled(orelse.body))
         return cst.FlattenSentinel(
             [
                 trailing(line(f"{kept} = None"), "a failure of a decorator below, kept from except*"),
-                guarded.with_changes(handlers=list(updated.handlers), orelse=orelse),
+                updated.with_changes(body=block([inner]), orelse=orelse, finalbody=self._settled_finally(updated)),
                 line(f"if {kept} is not None:\n    raise {kept}\n"),
             ]
         )
@@ -301,23 +305,23 @@ class _DecoratorPass(cst.CSTTransformer):
     def _guarded_try(self, original: TryNode, updated: TryNode) -> TryNode:
         """Handlers step aside (re-raise) and `finally` does not run while a decorator below
         is still setting up, as Metaflow never throws that failure into this one."""
-        if self.guard_level is None or id(original) not in self.info.guarded_trys:
+        guard = self.guard
+        if guard is None or id(original) not in self.info.guarded_trys:
             return updated
-        level = self.guard_level
         handlers = list(updated.handlers)
         if id(original) in self.info.handler_trys:
-            guard = line(f"if {self.flag} > {level}:\n    raise\n")
-            handlers = [
-                h.with_changes(body=block([guard, *statements_of(h.body)])) for h in handlers
-            ]
-        finalbody = updated.finalbody
-        if finalbody is not None:
-            inner = statements_of(finalbody.body)
-            test = cst.parse_expression(f"{self.flag} <= {level}")
-            finalbody = finalbody.with_changes(
-                body=block([cst.If(test=test, body=block(inner))])
-            )
-        return updated.with_changes(handlers=handlers, finalbody=finalbody)
+            reraise = line(f"if {guard.below_setting_up}:\n    raise\n")
+            handlers = [h.with_changes(body=block([reraise, *statements_of(h.body)])) for h in handlers]
+        return updated.with_changes(handlers=handlers, finalbody=self._settled_finally(updated))
+
+    def _settled_finally(self, node: cst.Try | cst.TryStar) -> cst.Finally | None:
+        return None if node.finalbody is None else node.finalbody.with_changes(body=self._when_settled(node.finalbody.body))
+
+    def _when_settled(self, suite: cst.BaseSuite) -> cst.IndentedBlock:
+        """`suite` run only when no decorator below is still setting up."""
+        assert self.guard is not None
+        test = cst.parse_expression(self.guard.settled)
+        return block([cst.If(test=test, body=block(statements_of(suite)))])
 
 
 _PASS_CACHE: NodeMemo[list[cst.BaseStatement]] = NodeMemo()
@@ -357,31 +361,24 @@ def guards_except_star(info: GeneratorInfo) -> bool:
     return bool(_marked(info, cst.TryStar, info.handler_trys))
 
 
-def decorator_code(
-    layer: Layer,
-    locals_: dict[str, str],
-    guard_level: int | None,
-    flag: str,
-    with_names: tuple[tuple[str, str, str], ...] = (),
-    star_names: tuple[str, str] = ("", ""),
-) -> list[cst.BaseStatement]:
+def decorator_code(layer: Layer, locals_: dict[str, str], guard: Guard | None) -> list[cst.BaseStatement]:
     """The decorator's statements, renamed, with yield placeholders and guards. Steps that
     rename it the same way share one result (nodes are immutable)."""
 
     def compute() -> list[cst.BaseStatement]:
-        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard_level, flag, with_names, star_names))
+        code = layer.info.func.body.visit(_DecoratorPass(layer, locals_, guard))
         stmts = statements_of(code)  # type: ignore[arg-type]
         if stmts and is_docstring(stmts[0]):  # documents the decorator; inlined it would be noise
             stmts = stmts[1:]
         return stmts
 
-    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard_level, flag, with_names, star_names), compute))
+    return list(_PASS_CACHE.get(layer.info.func, (*_renaming(layer, locals_), guard), compute))
 
 
 def renamed(node: cst.CSTNode, layer: Layer, locals_: dict[str, str]) -> cst.CSTNode:
     """A piece of the decorator (a yield's value or target) with its names as in this step;
     shared by the steps that rename it the same way."""
-    return _RENAMED.get(node, _renaming(layer, locals_), lambda: node.visit(_DecoratorPass(layer, locals_, None, "")))  # type: ignore[return-value]
+    return _RENAMED.get(node, _renaming(layer, locals_), lambda: node.visit(_DecoratorPass(layer, locals_, None)))  # type: ignore[return-value]
 
 
 class _Placeholders:
@@ -531,9 +528,9 @@ class StepRewriter:
                 return name
         return None
 
-    def _claim_with(self, alloc: NameAllocator, base: str) -> tuple[str, str, str]:
-        """Names for one spelled-out `with` item: its manager, whether it exited, its error."""
-        names = (alloc.claim(base), alloc.claim(f"{base}_exited"), alloc.claim(f"{base}_error"))
+    def _claim(self, alloc: NameAllocator, *preferred: str) -> tuple[str, ...]:
+        """Fresh names for code the step gains (reserved for the whole step)."""
+        names = tuple(alloc.claim(p) for p in preferred)
         for claimed in names:
             self.alloc.reserve(claimed)
         return names
@@ -705,18 +702,16 @@ class StepRewriter:
                 )
             )
 
-        flag = self.flag if self.track_from is not None else ""
-        guard_level = self._guard_level(layer)
-        with_names: tuple[tuple[str, str, str], ...] = ()
-        if guard_level is not None:
-            items = sum(len(w.items) for w in guarded_withs(info))
-            with_names = tuple(self._claim_with(alloc, f"{name}_with") for _ in range(items))
-        star_names = ("", "")
-        if guard_level is not None and guards_except_star(info):
-            star_names = (alloc.claim(f"{name}_setup_failure"), alloc.claim(f"{name}_failure"))
-            for claimed in star_names:
-                self.alloc.reserve(claimed)
-        stmts = decorator_code(layer, locals_, guard_level, flag, with_names, star_names)
+        guard = None
+        level = self._guard_level(layer)
+        if level is not None:
+            withs = tuple(
+                tuple(self._claim(alloc, f"{name}_with", f"{name}_with_exited", f"{name}_with_error") for _ in w.items)
+                for w in guarded_withs(info)
+            )
+            star = self._claim(alloc, f"{name}_setup_failure", f"{name}_failure") if guards_except_star(info) else ("", "")
+            guard = Guard(level, self.flag, withs, star)
+        stmts = decorator_code(layer, locals_, guard)
         prologue: list[cst.BaseStatement] = []
         epilogue: list[cst.BaseStatement] = []
         if info.has_return:
