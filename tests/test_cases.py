@@ -74,6 +74,11 @@ def parse_case(text: str) -> Case:
     )
 
 
+def with_output(text: str, output: str) -> str:
+    """The case file `text` with everything after its `# output` line replaced by `output`."""
+    return text[: text.index(OUTPUT_MARKER) + len(OUTPUT_MARKER)] + output
+
+
 def compile_case(case: Case, folder: Path) -> str:
     """Write the case's files under `folder` and compile the first one as decoflow's API does."""
     for name, text in case.files:
@@ -120,8 +125,7 @@ def test_case(path: Path, tmp_path: Path) -> None:
     if actual == case.output:
         return
     if UPDATE:
-        head = text[: text.index(OUTPUT_MARKER) + len(OUTPUT_MARKER)]
-        path.write_text(head + actual, encoding="utf-8")
+        path.write_text(with_output(text, actual), encoding="utf-8")
         return
     pytest.fail(mismatch(path, case.output, actual), pytrace=False)
 
@@ -145,3 +149,11 @@ def test_case_files_cover_the_spec() -> None:
 def test_malformed_case_files_are_refused(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=re.escape(error)):
         parse_case(text)
+
+
+def test_update_rewrites_only_the_output(tmp_path: Path) -> None:
+    text = "# case: x\n# file: flow.py\nimport os\n\n# file: m.py\nX = 1\n# output\nold\n"
+    case = parse_case(with_output(text, "new\n"))
+    assert case.files == (("flow.py", "import os\n"), ("m.py", "X = 1\n"))
+    assert case.output == "new\n"
+    assert with_output(text, "new\n") == text.replace("old", "new")
