@@ -130,6 +130,22 @@ def test_case(path: Path, tmp_path: Path) -> None:
     pytest.fail(mismatch(path, case.output, actual), pytrace=False)
 
 
+@pytest.mark.parametrize("path", sorted(CASES_DIR.glob("with/*.py")), ids=case_id)
+def test_cli_compiles_as_the_api_does(path: Path, tmp_path: Path) -> None:
+    """`decoflow compile FLOW --with SPEC` writes the recorded text too."""
+    from click.testing import CliRunner
+    from decoflow.cli import main
+
+    case = parse_case(path.read_text(encoding="utf-8"))
+    compile_case(case, tmp_path)  # writes the inputs
+    args = ["compile", str(tmp_path / case.files[0][0])]
+    for spec in case.with_specs:
+        args += ["--with", spec]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.output == case.output
+
+
 def test_case_files_cover_the_spec() -> None:
     """Every rule folder holds cases, and there are enough to read as the compiler's spec."""
     paths = case_paths()
