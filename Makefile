@@ -7,7 +7,7 @@ VENV_OLD := .venv-mf215
 OLD_METAFLOW := 2.15.21
 DEMO_DIR := build/demo
 
-.PHONY: demo test fuzz bench lint clean venv venv-old venv-argo
+.PHONY: demo test fuzz bench lint clean venv venv-old venv-mf216 venv-argo
 
 # The reference Metaflow the differential tests compare against (pyproject only sets a floor).
 REF_METAFLOW := 2.19.39
@@ -25,8 +25,18 @@ $(VENV_OLD)/.installed:
 	$(VENV_OLD)/bin/python -m pip install --quiet 'metaflow==$(OLD_METAFLOW)'
 	touch $@
 
+# Metaflow 2.16.0, the lowest version whose mutators and configs decoflow evaluates
+# (transformer/expansion): its internals module is tested on it and on $(REF_METAFLOW).
+VENV_MF216 := .venv-mf216
+$(VENV_MF216)/.installed:
+	$(PYTHON) -m venv $(VENV_MF216)
+	$(VENV_MF216)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MF216)/bin/python -m pip install --quiet 'metaflow==2.16.0'
+	touch $@
+
 venv: $(VENV)/.installed
 venv-old: $(VENV_OLD)/.installed
+venv-mf216: $(VENV_MF216)/.installed
 
 # Argo Workflows spec generation (tests/test_argo.py): Metaflow + an S3 stand-in (moto).
 VENV_ARGO := .venv-argo
@@ -42,8 +52,9 @@ venv-argo: $(VENV_ARGO)/.installed
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py $(DEMO_DIR)
 
-test: $(VENV)/.installed $(VENV_OLD)/.installed $(VENV_ARGO)/.installed
-	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python $(PY) -m pytest -n 2 --dist worksteal -q
+test: $(VENV)/.installed $(VENV_OLD)/.installed $(VENV_MF216)/.installed $(VENV_ARGO)/.installed
+	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python \
+	DECOFLOW_MF216_PYTHON=$(CURDIR)/$(VENV_MF216)/bin/python $(PY) -m pytest -n 2 --dist worksteal -q
 
 fuzz: $(VENV)/.installed
 	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 --dist worksteal -q tests -k fuzz
@@ -55,4 +66,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check transformer runtime tests benchmarks scripts cli.py __init__.py __main__.py
 
 clean:
-	rm -rf build $(VENV) $(VENV_OLD) $(VENV_ARGO) *.egg-info .pytest_cache .hypothesis
+	rm -rf build $(VENV) $(VENV_OLD) $(VENV_MF216) $(VENV_ARGO) *.egg-info .pytest_cache .hypothesis

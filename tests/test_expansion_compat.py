@@ -1,0 +1,48 @@
+"""The one module touching Metaflow internals (transformer/expansion/mfcompat.py) against each
+Metaflow version it claims: the private names it uses exist, and the version check refuses
+what it does not support."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from expansion_support import mf216_python, ref_python
+from harness import REPO_ROOT, old_python
+
+MFCOMPAT = REPO_ROOT / "transformer" / "expansion"
+
+PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import mfcompat
+print(mfcompat.check())
+from metaflow import FlowSpec, decorators
+from metaflow.parameters import flow_context
+from metaflow.user_configs.config_options import config_options_with_config_input
+for name in ("_process_config_decorators", "_get_parameters", "_init_graph"):
+    assert callable(getattr(FlowSpec, name)), name
+for name in ("_attach_decorators", "_init_step_decorators"):
+    assert callable(getattr(decorators, name)), name
+import metaflow.flowspec as fs
+assert hasattr(fs, "FlowStateItems") or (hasattr(fs, "_FlowState") and hasattr(decorators, "_init"))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("python", [ref_python, mf216_python], ids=["2.19", "2.16"])
+def test_internals_present(python) -> None:
+    proc = subprocess.run(
+        [python(), "-c", PROBE, str(MFCOMPAT)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    version, ok = proc.stdout.split()
+    assert version in ("2.19.39", "2.16.0") and ok == "ok"
+
+
+def test_older_metaflow_refused() -> None:
+    proc = subprocess.run(
+        [old_python(), "-c", PROBE, str(MFCOMPAT)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1
+    assert "Unsupported: metaflow 2.15.21" in proc.stderr and "older than 2.16" in proc.stderr

@@ -1,0 +1,204 @@
+"""What an expansion reports, as plain read-only objects (parsed from the child's JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Value:
+    """A resolved value: `src` is a Python literal for it, None when it has none (`text`)."""
+
+    src: str | None
+    text: str
+
+    @classmethod
+    def of(cls, data: dict) -> Value:
+        return cls(data.get("src"), data.get("src") or data.get("repr") or "")
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in (Metaflow or extension) decorator as Metaflow holds it after mutate."""
+
+    name: str
+    attributes: tuple[tuple[str, Value], ...]
+    user_attributes: tuple[str, ...]
+    statically_defined: bool
+    inserted_by: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, data: dict) -> Builtin:
+        return cls(
+            data["name"],
+            tuple((k, Value.of(v)) for k, v in data["attributes"].items()),
+            tuple(data.get("user_attributes") or ()),
+            bool(data.get("statically_defined")),
+            tuple(data["inserted_by"]) if data.get("inserted_by") else None,
+        )
+
+    def given(self) -> tuple[tuple[str, Value], ...]:
+        """The attributes that differ from the decorator's defaults (what to write out)."""
+        return tuple((k, v) for k, v in self.attributes if k in self.user_attributes)
+
+    def spec(self) -> str:
+        given = ", ".join(f"{k}={v.text}" for k, v in self.given())
+        return f"@{self.name}({given})" if given else f"@{self.name}"
+
+
+@dataclass(frozen=True)
+class UserObject:
+    """A custom step decorator (generator or class), or a flow/step mutator."""
+
+    name: str
+    module: str | None
+    qualname: str | None
+    file: Path | None
+    line: int | None
+    kind: str  # "generator" | "class"
+    args: tuple[Value, ...]
+    kwargs: tuple[tuple[str, Value], ...]
+    statically_defined: bool
+    inserted_by: tuple[str, ...] | None
+    is_step_mutator: bool
+
+    @classmethod
+    def of(cls, data: dict) -> UserObject:
+        return cls(
+            data.get("name") or "",
+            data.get("module"),
+            data.get("qualname"),
+            Path(data["file"]) if data.get("file") else None,
+            data.get("line"),
+            data.get("kind") or "class",
+            tuple(Value.of(a) for a in data.get("args") or ()),
+            tuple((k, Value.of(v)) for k, v in (data.get("kwargs") or {}).items()),
+            bool(data.get("statically_defined")),
+            tuple(data["inserted_by"]) if data.get("inserted_by") else None,
+            bool(data.get("is_step_mutator")),
+        )
+
+    def spec(self) -> str:
+        parts = [a.text for a in self.args] + [f"{k}={v.text}" for k, v in self.kwargs]
+        short = (self.qualname or self.name).rsplit(".", 1)[-1]
+        return f"@{short}({', '.join(parts)})" if parts else f"@{short}"
+
+
+@dataclass(frozen=True)
+class StepStack:
+    """One step's final stack. `wrappers` are innermost first, as Metaflow keeps them."""
+
+    name: str
+    line: int | None
+    decorators: tuple[Builtin, ...]
+    wrappers: tuple[UserObject, ...]
+    mutators: tuple[UserObject, ...]
+
+    @classmethod
+    def of(cls, name: str, data: dict) -> StepStack:
+        return cls(
+            name,
+            data.get("line"),
+            tuple(Builtin.of(d) for d in data.get("decorators") or ()),
+            tuple(UserObject.of(w) for w in data.get("wrappers") or ()),
+            tuple(UserObject.of(m) for m in data.get("mutators") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    var: str
+    name: str
+    is_config: bool
+    class_name: str
+    module: str
+    static: bool
+    kwargs: tuple[tuple[str, Value], ...]
+    callable_kwargs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, data: dict) -> ParameterInfo:
+        return cls(
+            data["var"],
+            data["name"],
+            bool(data.get("is_config")),
+            data.get("class") or "Parameter",
+            data.get("module") or "",
+            bool(data.get("static")),
+            tuple((k, Value.of(v)) for k, v in (data.get("kwargs") or {}).items()),
+            tuple(data.get("callable_kwargs") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ConfigInfo:
+    name: str
+    value: Value
+    source: dict
+    plain: bool
+
+    def describe(self) -> str:
+        kind = self.source.get("kind")
+        if kind in ("default-file", "config-file"):
+            return f"{self.name} from {Path(self.source['path']).name}"
+        if kind == "config-value":
+            return f"{self.name} from --config-value"
+        return f"{self.name} ({kind})"
+
+
+class Expansion:
+    """One flow after configs and mutators, as the child reported it."""
+
+    def __init__(self, data: dict, python: str) -> None:
+        self.data = data
+        self.python = python
+        self.metaflow_version: str = data["metaflow_version"]
+        self.flow_name: str = data["flow"]["name"]
+        self.flow_line: int | None = data["flow"].get("line")
+        self.steps = {n: StepStack.of(n, d) for n, d in data["steps"].items()}
+        self.static_steps = {n: StepStack.of(n, d) for n, d in data["static_steps"].items()}
+        self.flow_decorators = tuple(Builtin.of(d) for d in data["flow_decorators"])
+        self.static_flow_decorators = tuple(
+            Builtin.of(d) for d in data.get("static_flow_decorators") or ()
+        )
+        self.flow_mutators = tuple(UserObject.of(m) for m in data["flow_mutators"])
+        self.parameters = tuple(ParameterInfo.of(p) for p in data["parameters"])
+        self.configs = {
+            name: ConfigInfo(name, Value.of(c["value"]), c["source"], bool(c.get("plain")))
+            for name, c in data["configs"].items()
+        }
+        self.bases = tuple(data.get("bases") or ())
+
+    @property
+    def added_parameters(self) -> tuple[ParameterInfo, ...]:
+        return tuple(p for p in self.parameters if not p.static)
+
+    def changes(self, step: str) -> list[str]:
+        """What mutators did to a step: each decorator added, removed or changed, and by whom."""
+        before = self.static_steps.get(step)
+        after = self.steps.get(step)
+        if after is None:
+            return [f"step {step} removed"]
+        lines: list[str] = []
+        old_builtins = {d.name: d for d in before.decorators} if before else {}
+        new_builtins = {d.name: d for d in after.decorators}
+        for deco in after.decorators:
+            by = " by " + deco.inserted_by[0] if deco.inserted_by else ""
+            old = old_builtins.get(deco.name)
+            if old is None:
+                lines.append(f"added {deco.spec()}{by or ' (--with)'}")
+            elif old.spec() != deco.spec():
+                lines.append(f"changed {old.spec()} -> {deco.spec()}{by}")
+        for name, old in old_builtins.items():
+            if name not in new_builtins:
+                lines.append(f"removed {old.spec()}")
+        old_wrappers = [w.spec() for w in before.wrappers] if before else []
+        for wrapper in after.wrappers:
+            if wrapper.spec() in old_wrappers:
+                old_wrappers.remove(wrapper.spec())
+                continue
+            by = " by " + wrapper.inserted_by[0] if wrapper.inserted_by else ""
+            lines.append(f"added {wrapper.spec()}{by or ' (--with)'}")
+        lines.extend(f"removed {spec}" for spec in old_wrappers)
+        return lines

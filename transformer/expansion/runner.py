@@ -1,0 +1,368 @@
+"""Parent side of expansion: one child process (`child.py`) per batch of flows.
+
+The child runs in the interpreter being compiled for, in each flow's folder, and reports
+per flow on a pipe of its own (never stdout: what mutators print goes to a file per flow,
+shown afterwards as Metaflow would show it). A flow that hangs is stopped by an alarm in
+the child; a child that does not answer past the timeout is killed and a new one takes the
+remaining flows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..diagnostics import CompileError, Diagnostic, Location
+from .result import Expansion
+
+CHILD = Path(__file__).with_name("child.py")
+DEFAULT_TIMEOUT = 60.0
+GRACE = 5.0  # past the child's own alarm, before the parent kills it
+
+PHASE_TEXT = {
+    "import": "importing the flow",
+    "configs": "resolving its configs",
+    "pre_mutate": "running pre_mutate",
+    "flow_decorators": "initialising its flow decorators",
+    "with": "attaching --with decorators",
+    "mutate": "running mutate",
+    "describe": "reading the expanded flow",
+}
+
+
+@dataclass(frozen=True)
+class ExpansionOptions:
+    """How mutators and configs are evaluated (part of what a compiled output depends on).
+
+    python: the interpreter whose Metaflow evaluates them (`--python`); None = the running
+        one, when it has metaflow >= 2.16.
+    configs: `--config NAME FILE` pairs; config_values: `--config-value NAME JSON` pairs.
+    timeout: seconds one flow's evaluation may take.
+    """
+
+    python: str | None = None
+    configs: tuple[tuple[str, str], ...] = ()
+    config_values: tuple[tuple[str, str], ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class FlowRequest:
+    """One flow to expand. `blame`: where to point when no Metaflow can evaluate it (the first
+    mutator or config use found statically) and `blame_name` (e.g. `@robust_flow`)."""
+
+    path: Path
+    configs: tuple[tuple[str, str], ...] = ()
+    config_values: tuple[tuple[str, str], ...] = ()
+    with_specs: tuple[str, ...] = ()
+    search_path: tuple[str, ...] = ()
+    flow_class: str | None = None
+    blame: Location | None = None
+    blame_name: str = "a mutator"
+
+    def payload(self) -> dict:
+        return {
+            "path": str(self.path),
+            "configs": [list(p) for p in self.configs],
+            "config_values": [list(p) for p in self.config_values],
+            "with": list(self.with_specs),
+            "search_path": list(self.search_path),
+            "flow_class": self.flow_class,
+        }
+
+
+@dataclass
+class Outcome:
+    """Per request: the expansion or the diagnostics, and what the flow's code printed."""
+
+    request: FlowRequest
+    expansion: Expansion | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    printed: str = ""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    out = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        out.append(int(digits or 0))
+    return tuple(out)
+
+
+def running_metaflow() -> str | None:
+    """The running interpreter's Metaflow version, read from its metadata (not imported)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return version("metaflow")
+    except PackageNotFoundError:
+        return None
+
+
+def choose_python(explicit: str | None) -> tuple[str | None, str]:
+    """(interpreter, why not) — an explicit `--python` is taken as given (the child checks)."""
+    if explicit:
+        return explicit, ""
+    found = running_metaflow()
+    if found and _version_tuple(found) >= (2, 16, 0):
+        return sys.executable, ""
+    if found:
+        return None, f"the running interpreter ({sys.executable}) has metaflow {found}"
+    return None, f"the running interpreter ({sys.executable}) has no metaflow"
+
+
+def _unsupported(request: FlowRequest, why: str, display: Callable[[Path], str]) -> Diagnostic:
+    where = request.blame or Location(display(request.path))
+    return Diagnostic(
+        "DF501",
+        f"{request.blame_name} needs Metaflow >= 2.16 to be evaluated, but {why}: pass "
+        "--python PATH (or `python` in [tool.decoflow]) naming an interpreter with "
+        "metaflow >= 2.16, or install metaflow>=2.16 where decoflow runs",
+        where,
+    )
+
+
+def _frame_location(frame: dict, display: Callable[[Path], str]) -> Location:
+    return Location(display(Path(frame["file"])), int(frame["line"] or 1), int(frame["col"] or 1))
+
+
+def failure_diagnostic(
+    request: FlowRequest, result: dict, display: Callable[[Path], str], timeout: float
+) -> Diagnostic:
+    """A located diagnostic for a failed evaluation: the innermost frame of the user's code."""
+    frames = result.get("frames") or []
+    phase = PHASE_TEXT.get(result.get("phase", ""), "expanding the flow")
+    flow_where = Location(display(request.path), (result.get("flow") or {}).get("line") or 1)
+    owner = f"in {result['owner']}, " if result.get("owner") else ""
+    if result.get("timeout"):
+        code = "DF503"
+        message = (
+            f"expanding the flow did not finish within {timeout:g}s ({phase}); "
+            "raise the limit with --expansion-timeout or `expansion-timeout` in [tool.decoflow]"
+        )
+    elif result.get("phase") == "configs" and not frames:
+        code = "DF505"
+        message = f"bad configuration: {result.get('message')}"
+    elif result.get("phase") == "import":
+        code = "DF504"
+        message = f"the flow cannot be imported: {result.get('message')}"
+    else:
+        code = "DF502"
+        message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
+    where = _frame_location(frames[-1], display) if frames else flow_where
+    notes = tuple(
+        (_frame_location(f, display), f"in {f['function']}: {f.get('code') or ''}".rstrip(": "))
+        for f in frames[:-1][-6:]
+    )
+    if where != flow_where:
+        notes += ((flow_where, "while expanding this flow"),)
+    return Diagnostic(code, message, where, notes)
+
+
+def show_printed(request: FlowRequest, text: str) -> None:
+    """What the flow's code printed while evaluated: on stderr, as it came (stdout may be the
+    compiled flow)."""
+    if text:
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+
+
+class _Child:
+    def __init__(self, python: str, requests: list[FlowRequest], timeout: float, tmp: str) -> None:
+        read_fd, write_fd = os.pipe()
+        self.log = open(os.path.join(tmp, "child.txt"), "wb")  # noqa: SIM115 - closed in close()
+        env = dict(os.environ)
+        env.setdefault("USERNAME", env.get("USER") or "decoflow")
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [python, str(CHILD), str(write_fd), tmp],
+            stdin=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,),
+            env=env,
+        )
+        os.close(write_fd)
+        self.fd = read_fd
+        self.buffer = b""
+        payload = {"flows": [r.payload() for r in requests], "timeout": timeout}
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(payload).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def next_message(self, deadline: float | None) -> dict | None:
+        """The next JSON line, or None at end of stream; raises TimeoutError past deadline."""
+        while b"\n" not in self.buffer:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.fd], [], [], wait)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self, kill: bool = False) -> int | None:
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        os.close(self.fd)
+        self.log.close()
+        return code
+
+
+def expand(
+    requests: list[FlowRequest],
+    options: ExpansionOptions,
+    display: Callable[[Path], str] = lambda p: p.name,
+    show: Callable[[FlowRequest, str], None] = show_printed,
+) -> list[Outcome]:
+    """Evaluate each flow's configs and mutators with Metaflow's code; one child per batch."""
+    outcomes = [Outcome(r) for r in requests]
+    if not requests:
+        return outcomes
+    python, why = choose_python(options.python)
+    if python is None:
+        for outcome in outcomes:
+            outcome.diagnostics.append(_unsupported(outcome.request, why, display))
+        return outcomes
+    pending = list(range(len(requests)))
+    with tempfile.TemporaryDirectory(prefix="decoflow-expand-") as tmp:
+        while pending:
+            pending = _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
+    return outcomes
+
+
+def _run_batch(python, requests, outcomes, pending, options, display, show, tmp) -> list[int]:
+    """Run one child over `pending`; returns the indices left when it had to be killed."""
+    batch = [requests[i] for i in pending]
+    try:
+        child = _Child(python, batch, options.timeout, tmp)
+    except OSError as err:
+        for i in pending:
+            why = f"{python} cannot be started ({err.strerror or err})"
+            outcomes[i].diagnostics.append(_unsupported(requests[i], why, display))
+        return []
+    current: int | None = None
+    started = time.monotonic()
+    done: set[int] = set()
+    killed = False
+    try:
+        while True:
+            if current is None:  # starting up (importing metaflow) or between flows
+                deadline = time.monotonic() + max(options.timeout, 30.0) + GRACE
+            else:
+                deadline = started + options.timeout + GRACE
+            try:
+                message = child.next_message(deadline)
+            except TimeoutError:
+                killed = True
+                break
+            if message is None:
+                break
+            event = message.get("event")
+            if event == "unsupported":
+                for i in pending:
+                    outcomes[i].diagnostics.append(
+                        _unsupported(requests[i], message.get("message", ""), display)
+                    )
+                    done.add(i)
+                break
+            if event == "start":
+                current = pending[message["index"]]
+                started = time.monotonic()
+            elif event == "done":
+                index = pending[message["index"]]
+                outcome = outcomes[index]
+                outcome.printed = _read(os.path.join(tmp, f"out-{message['index']}.txt"))
+                show(outcome.request, outcome.printed)
+                if message.get("ok"):
+                    outcome.expansion = Expansion(message, python)
+                else:
+                    outcome.diagnostics.append(
+                        failure_diagnostic(outcome.request, message, display, options.timeout)
+                    )
+                done.add(index)
+                current = None
+    finally:
+        code = child.close(kill=killed)
+    if current is not None and current not in done:
+        request = requests[current]
+        local = pending.index(current)
+        printed = _read(os.path.join(tmp, f"out-{local}.txt"))
+        outcomes[current].printed = printed
+        show(request, printed)
+        if killed:
+            result = {"timeout": True, "phase": "mutate", "frames": []}
+            outcomes[current].diagnostics.append(
+                failure_diagnostic(request, result, display, options.timeout)
+            )
+        else:
+            outcomes[current].diagnostics.append(
+                Diagnostic(
+                    "DF504",
+                    f"the Metaflow process evaluating this flow ended abruptly (exit code {code})"
+                    + _tail(os.path.join(tmp, "child.txt")),
+                    request.blame or Location(display(request.path)),
+                )
+            )
+        done.add(current)
+    left = [i for i in pending if i not in done]
+    if left and current is None and not killed:
+        # The child died between flows (or before the first): report, do not loop forever.
+        for i in left:
+            outcomes[i].diagnostics.append(
+                Diagnostic(
+                    "DF504",
+                    f"the Metaflow process ({python}) ended before evaluating this flow "
+                    f"(exit code {code})" + _tail(os.path.join(tmp, "child.txt")),
+                    requests[i].blame or Location(display(requests[i].path)),
+                )
+            )
+        return []
+    return left
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _tail(path: str) -> str:
+    text = _read(path).strip()
+    if not text:
+        return ""
+    return ": " + " | ".join(text.splitlines()[-3:])
+
+
+def expand_or_raise(
+    requests: list[FlowRequest], options: ExpansionOptions, display=lambda p: p.name
+) -> list[Expansion]:
+    """`expand`, raising one CompileError with every diagnostic when any flow failed."""
+    outcomes = expand(requests, options, display)
+    diagnostics = [d for o in outcomes for d in o.diagnostics]
+    if diagnostics:
+        raise CompileError(diagnostics)
+    return [o.expansion for o in outcomes]  # type: ignore[misc]
