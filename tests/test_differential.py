@@ -164,6 +164,11 @@ CASES: list[Case] = [
     Case("artifacts", "artifactsflow.py"),
     Case("hygiene", "hygieneflow.py"),
     Case(
+        "fidelity",
+        "stepnameflow.py",
+        source_contains=("timed_start = time.time()", "LIMIT = 5\n"),
+    ),
+    Case(
         "helpers",
         "helpersflow.py",
         source_lacks=("unused_helper_do_not_carry",),

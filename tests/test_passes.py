@@ -504,3 +504,67 @@ def test_annotations_carried_from_a_pep563_module_stay_unevaluated(tmp_path: Pat
     namespace: dict = {}
     exec(compile(out.split("class F(FlowSpec)")[0].replace("from metaflow import FlowSpec, step", ""), "carried", "exec"), namespace)
     assert namespace["Box"]().again().__class__.__name__ == "Box"
+
+
+# --- names equal to a step's own name (issue 14, item 1) -----------------------------------
+
+STEP_NAMED = dedent(
+    """
+    import time
+    from metaflow import user_step_decorator
+
+    LIMIT = 2
+    LIMIT = LIMIT * 5
+
+    def countdown(n):
+        return 0 if n <= 0 else countdown(n - 1)
+
+    @user_step_decorator
+    def timer(step_name, flow, inputs=None):
+        start = time.time()
+        yield
+        flow.took = time.time() - start
+        flow.limit = LIMIT + countdown(2)
+    """
+)
+
+
+def test_decorator_local_renamed_when_the_step_uses_its_own_name(tmp_path: Path) -> None:
+    """The names a step uses include its own name where the body uses it (`start = ...` in
+    step `start`): the decorator's `start` must not be the body's."""
+    out = compile_text(
+        tmp_path,
+        """
+        from metaflow import FlowSpec, step
+        from decos import timer
+
+        class F(FlowSpec):
+            @timer
+            @step
+            def start(self):
+                start = "the body's"
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """,
+        STEP_NAMED,
+    )
+    assert "timer_start = time.time()" in out
+    assert "self.took = time.time() - timer_start" in out
+    assert "start = \"the body's\"" in out
+
+
+def test_carried_rebinding_carries_the_binding_it_reads(tmp_path: Path) -> None:
+    """`LIMIT = LIMIT * 5` reads the binding before it: both are carried, renamed alike on
+    a collision; a recursive function reading its own name carries nothing more."""
+    flow = one_decorated_step("timer").replace("class F", "LIMIT = 0\n\n    class F")
+    out = compile_text(tmp_path, flow, STEP_NAMED)
+    assert "decos_LIMIT = 2\n" in out and "decos_LIMIT = decos_LIMIT * 5" in out
+    assert out.index("decos_LIMIT = 2") < out.index("decos_LIMIT = decos_LIMIT * 5")
+    assert "return 0 if n <= 0 else countdown(n - 1)" in out
+    namespace: dict = {}
+    head = out.split("class F(FlowSpec)")[0].replace("from metaflow import FlowSpec, step", "")
+    exec(compile(head, "carried", "exec"), namespace)
+    assert namespace["decos_LIMIT"] == 10 and namespace["LIMIT"] == 0

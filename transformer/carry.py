@@ -28,9 +28,11 @@ from .namespace import (
     Namespace,
     Resolver,
     alias_name,
+    build_namespace,
     dotted_name,
 )
 from .scopes import resolve_scopes
+from .source import SourceFile
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
 METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})
@@ -92,6 +94,17 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
 
 
 _RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
+_BINDINGS: NodeMemo[dict] = NodeMemo()
+
+
+def _bindings_of(ns: Namespace, stmt: cst.BaseStatement) -> dict:
+    """The top-level names one statement of `ns` binds, with what each is bound to."""
+
+    def compute() -> dict:
+        alone = SourceFile(ns.source.path, ns.source.display, "", cst.Module(body=[stmt]))
+        return build_namespace(alone, ns.ref).bindings
+
+    return _BINDINGS.get(stmt, None, compute)
 
 
 def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str], strings: bool) -> cst.BaseStatement:
@@ -223,7 +236,8 @@ class Carrier:
         for key in self._def_order:
             item = self._defs[key]
             scopes = self._module_scopes(item.namespace)
-            names = {n: self.output_name(item.namespace, n) for n in scopes.reads[item.index] | self._binds(item)}
+            used = scopes.reads[item.index] | set(_bindings_of(item.namespace, item.stmt))
+            names = {n: self.output_name(item.namespace, n) for n in used}
             strings = not self._flow_postpones and postpones_annotations(item.namespace.source.module)
             out.append((item.namespace.source.display, _renamed(item.stmt, scopes.refs, names, strings)))
         return out
@@ -233,9 +247,6 @@ class Carrier:
     def _module_scopes(self, ns: Namespace) -> ModuleScopes:
         module = ns.source.module
         return _SCOPES.get(module, None, lambda: module_scopes(module))
-
-    def _binds(self, item: _Carried) -> set[str]:
-        return {n for n, b in item.namespace.bindings.items() if isinstance(b, Definition) and b.stmt is item.stmt}
 
     def _is_carried_module(self, ns: Namespace, dotted: str) -> bool:
         if dotted == METAFLOW or dotted.startswith(METAFLOW + "."):
@@ -379,16 +390,42 @@ class Carrier:
 
     def _definition(self, ns: Namespace, name: str, binding: Definition) -> str:
         index = next(i for i, s in enumerate(ns.source.module.body) if s is binding.stmt)
-        key = (str(ns.source.path), index)
         stem = ns.source.path.stem if ns.source.path.stem != "__init__" else ns.source.path.parent.name
         out = self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
         self._names[(str(ns.source.path), name)] = out
-        if key not in self._defs:
-            item = _Carried(ns, binding.stmt, index)
-            self._defs[key] = item
-            attrs = attribute_uses(binding.stmt)
-            for dep in sorted(self._module_scopes(ns).reads[index]):
-                if dep != name:
-                    self.output_name(ns, dep, attrs.get(dep))
-            self._def_order.append(key)
+        self._statement(ns, index)
         return out
+
+    def _statement(self, ns: Namespace, index: int) -> None:
+        """Carry top-level statement `index` of `ns` after what it reads."""
+        key = (str(ns.source.path), index)
+        if key in self._defs:
+            return
+        stmt = ns.source.module.body[index]
+        self._defs[key] = _Carried(ns, stmt, index)
+        attrs = attribute_uses(stmt)
+        binds = set(_bindings_of(ns, stmt))
+        for bound in sorted(binds):  # named alike wherever bound (also before a rebinding)
+            self.output_name(ns, bound)
+        for dep in sorted(self._module_scopes(ns).reads[index]):
+            if dep in binds:
+                # It reads a name it binds itself: the binding before it when it runs
+                # (`LIMIT = LIMIT * 2`), or itself later (a recursive function).
+                self._earlier_binding(ns, index, dep)
+            else:
+                self.output_name(ns, dep, attrs.get(dep))
+        self._def_order.append(key)
+
+    def _earlier_binding(self, ns: Namespace, index: int, name: str) -> None:
+        """Carry the statement before `index` that binds `name` too, unless it imports a
+        module whose code is carried (the name then stays unbound, as before)."""
+        for earlier in range(index - 1, -1, -1):
+            binding = _bindings_of(ns, ns.source.module.body[earlier]).get(name)
+            if binding is None:
+                continue
+            module = binding.dotted if isinstance(binding, ImportModule) else None
+            if isinstance(binding, ImportFrom):
+                module = binding.module
+            if not (module and self._is_carried_module(ns, module)):
+                self._statement(ns, earlier)
+            return

@@ -55,7 +55,9 @@ def step_facts(tree: ast.Module | None) -> dict[tuple[str, str], StepFacts]:
         if isinstance(cls, ast.ClassDef):
             for item in cls.body:
                 if isinstance(item, ast.FunctionDef):
-                    names = _names(item) - {item.name}
-                    names |= {a.arg for a in item.args.args}
+                    # Not `_names(item) - {item.name}`: that would also drop every use of
+                    # the step's own name inside it (`start = ...` in step `start`).
+                    parts = (*item.decorator_list, item.args, *item.body)
+                    names = set().union(*(_names(part) for part in parts))
                     out[(cls.name, item.name)] = StepFacts(frozenset(names), _returns(item))
     return out
