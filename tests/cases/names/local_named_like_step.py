@@ -1,5 +1,4 @@
 # case: a decorator local equal to the step's own name, which the body also assigns, is renamed
-# xfail: issue 14 item 1: the body's names are gathered without the step's own name, so start is not renamed
 # file: flow.py
 from metaflow import FlowSpec, step
 
