@@ -532,25 +532,9 @@ STEP_NAMED = dedent(
 def test_decorator_local_renamed_when_the_step_uses_its_own_name(tmp_path: Path) -> None:
     """The names a step uses include its own name where the body uses it (`start = ...` in
     step `start`): the decorator's `start` must not be the body's."""
-    out = compile_text(
-        tmp_path,
-        """
-        from metaflow import FlowSpec, step
-        from decos import timer
-
-        class F(FlowSpec):
-            @timer
-            @step
-            def start(self):
-                start = "the body's"
-                self.next(self.end)
-
-            @step
-            def end(self):
-                pass
-        """,
-        STEP_NAMED,
-    )
+    body = '            start = "the body\'s"\n            self.next(self.end)'
+    flow = one_decorated_step("timer").replace("            self.next(self.end)", body, 1)
+    out = compile_text(tmp_path, flow, STEP_NAMED)
     assert "timer_start = time.time()" in out
     assert "self.took = time.time() - timer_start" in out
     assert "start = \"the body's\"" in out
