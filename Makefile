@@ -12,6 +12,9 @@ DEMO_DIR := build/demo
 # The reference Metaflow the differential tests compare against (pyproject only sets a floor).
 REF_METAFLOW := 2.19.39
 
+# setuptools notes every editable install of a package mapped from the project root ("folders
+# named like the package may shadow it"): no such folder here, so that note is silenced.
+$(VENV)/.installed .venv-argo/.installed: export PYTHONWARNINGS = ignore:Editable installation
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

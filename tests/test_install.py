@@ -1,0 +1,50 @@
+"""Installing decoflow prints no warning of its own (issue 14): its metadata builds cleanly."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+BUILD_METADATA = """
+import sys
+import setuptools.build_meta as backend
+
+print(backend.prepare_metadata_for_build_wheel(sys.argv[1]))
+"""
+
+
+def test_metadata_builds_without_any_warning(tmp_path: Path) -> None:
+    """What pip's build step runs first, with every warning an error (the license used to be
+    a TOML table: setuptools' deprecation warning on every install)."""
+    import setuptools
+
+    if int(setuptools.__version__.split(".")[0]) < 77:  # the build-system floor
+        pytest.skip(f"setuptools {setuptools.__version__} < 77 in this venv: run `make venv`")
+    src = tmp_path / "src"
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "*.egg-info", "__pycache__", "tests", "fixtures", "benchmarks"
+        ),
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", BUILD_METADATA, str(out)],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Warning" not in proc.stderr, proc.stderr
+    dist_info = out / proc.stdout.strip().splitlines()[-1]
+    metadata = (dist_info / "METADATA").read_text(encoding="utf-8")
+    assert "License-Expression: Apache-2.0" in metadata
