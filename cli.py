@@ -327,6 +327,8 @@ def compile_command(
     status = EXIT_OK
     internal = False
     for target, outcome in zip(targets, outcomes):
+        for warning in outcome.warnings:  # compiled, but may differ from the original (DF6xx)
+            click.echo(warning.format(), err=True)
         if outcome.internal_error is not None:
             click.echo(internal_error_line(outcome.internal_error), err=True)
             internal = True
@@ -385,14 +387,21 @@ def compile_command(
 def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -> None:
     """Explain what compiling FLOW does: for each step, the decorators inlined, in which
     order, where each comes from, and what each yield does."""
-    from decoflow.transformer import CompileError
+    import warnings
+
+    from decoflow.transformer import CompileError, CompileWarning
     from decoflow.transformer.explain import explain_file
     from decoflow.transformer.project import absolute
 
     path = absolute(flow)
     options = _options(Configs().for_path(path), with_specs)
     try:
-        text = explain_file(path, options, step=step)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CompileWarning)
+            text = explain_file(path, options, step=step)
+        for warning in caught:
+            if isinstance(warning.message, CompileWarning):
+                click.echo(warning.message.diagnostic.format(), err=True)
     except CompileError as err:
         for diagnostic in err.diagnostics:
             click.echo(diagnostic.format(), err=True)

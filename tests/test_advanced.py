@@ -81,9 +81,9 @@ def test_failure_report_prints_source_and_traceback_then_fails(tmp_path: Path) -
     native = run_flow(flow, python=sys.executable, workdir=tmp_path / "w")
 
     def essentials(line: str) -> str | None:
-        # The printed source is the step as it stands in the file: the original natively,
-        # the compiled step (its body inside the decorator's code) when compiled. Compare
-        # what both must show: the header, the failing body line, the exception.
+        # The traceback's frames differ by construction (natively Metaflow's wrappers and the
+        # decorator module; compiled, the compiled file): compare the header, the failing
+        # body line, the exception here, and the printed source (exactly) below.
         text = line.strip()
         if text in ("❌ Step failed. Source code:", "self.ratio = 1 / 0") or text.startswith("ZeroDivisionError"):
             return text
@@ -95,3 +95,15 @@ def test_failure_report_prints_source_and_traceback_then_fails(tmp_path: Path) -
         result = run_flow(compiled, python=_python(label, python), workdir=tmp_path / label)
         assert_same(native, result, normalize_line=essentials)
         assert "self.ratio = 1 / 0" in [line.strip() for line in result.task("divide").stdout]
+        # inspect.getsource of the step: the original step's text, as natively (issue 14)
+        assert _printed_source(result.task("divide").stdout) == _printed_source(
+            native.task("divide").stdout
+        )
+
+
+def _printed_source(lines: tuple[str, ...]) -> list[str]:
+    """What @report_failure printed between its header and the traceback."""
+    start = lines.index("❌ Step failed. Source code:")
+    end = next(i for i, line in enumerate(lines) if line.startswith("Traceback"))
+    assert end - start > 4, lines
+    return list(lines[start:end])

@@ -582,6 +582,40 @@ def test_problem_in_with_attached_decorator_names_the_module(tmp_path: Path) -> 
     expect(lines, f"{where('decos.py', module, 'yield')}: DF304")
 
 
+# --- DF6xx: warnings (the compile succeeds) ----------------------------------------------
+
+
+def test_df601_inspect_about_a_compiled_step_warns_and_compiles(tmp_path: Path) -> None:
+    """getsource of the step is answered with the original text (no warning); getsourcelines
+    of it, and getsource of something not identified, warn at the call with the use site as a
+    note; the compile succeeds (exit 0, output written, nothing on stdout)."""
+    module = decorator_module(
+        """
+        import inspect
+        method = getattr(flow, step_name)
+        flow.text = inspect.getsource(method)
+        flow.where = inspect.getsourcelines(method)[1]
+        flow.other = inspect.getsource(pick(flow))
+        yield
+        """
+    ).replace("from metaflow", "def pick(flow):\n    return flow.start\n\n\nfrom metaflow", 1)
+    root = write_project(tmp_path, FLOW, {"decos.py": module})
+    proc = compile_cli(root)
+    report = f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 0 and proc.stdout == "" and "Traceback" not in proc.stderr, report
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("wrote ")]
+    for line in lines:
+        assert DIAGNOSTIC_LINE.match(line) or NOTE_LINE.match(line), f"not a diagnostic: {line!r}"
+    lines_at = where("decos.py", module, "inspect.getsourcelines")
+    expect(lines, f"{lines_at}: DF601", [used_here(FLOW)])
+    other = expect(lines, f"{where('decos.py', module, 'inspect.getsource(pick')}: DF601")
+    assert "cannot tell whether inspect.getsource(...) is about a step" in other
+    assert len([line for line in lines if " DF601 " in line]) == 2, report
+    out = (root / "out.py").read_text(encoding="utf-8")
+    assert "self.text = START_SOURCE" in out
+    assert '    "    @deco\\n"\n    "    @step\\n"\n    "    def start(self):\\n"' in out
+
+
 # --- the catalogue is complete -----------------------------------------------------------
 
 

@@ -169,6 +169,12 @@ CASES: list[Case] = [
         source_contains=("timed_start = time.time()", "LIMIT = 5\n"),
     ),
     Case(
+        "fidelity",
+        "sourceflow.py",
+        source_contains=("START_SOURCE = (\n",),
+        source_lacks=("import inspect", "getsource(", "source_of("),
+    ),
+    Case(
         "helpers",
         "helpersflow.py",
         source_lacks=("unused_helper_do_not_carry",),

@@ -552,3 +552,91 @@ def test_carried_rebinding_carries_the_binding_it_reads(tmp_path: Path) -> None:
     head = out.split("class F(FlowSpec)")[0].replace("from metaflow import FlowSpec, step", "")
     exec(compile(head, "carried", "exec"), namespace)
     assert namespace["decos_LIMIT"] == 10 and namespace["LIMIT"] == 0
+
+
+# --- inspect.getsource of a step from decorator code (issue 14, item 3) ----------------------
+
+SOURCE_FLOW = """
+    from metaflow import FlowSpec, step
+    from decos import seen
+
+
+    class Base(FlowSpec):
+        @step
+        def end(self):
+            pass
+
+
+    class F(Base):
+        # not part of the source
+        @seen
+        @step
+        def start(self):
+            \"\"\"Doc.\"\"\"
+            START_SOURCE = "the body's"
+            self.next(self.end)
+"""
+
+
+@pytest.mark.parametrize(
+    ("head", "expr"),
+    [
+        ("import inspect", "inspect.getsource(getattr(flow, step_name))"),
+        ("import inspect as i", "i.getsource(getattr(type(flow), step_name))"),
+        ("from inspect import getsource", "getsource(flow.start)"),
+        ("from inspect import getsource as gs", 'gs(getattr(flow.__class__, "start"))'),
+        ("import inspect", "inspect.getsource(method)"),
+    ],
+)
+def test_getsource_of_the_step_is_the_original_text(tmp_path: Path, head: str, expr: str) -> None:
+    """Every spelling of 'the source of this step' becomes a constant holding what
+    inspect.getsource returns natively: decorators, def line and body, as indented in the
+    class; the import it needed is not carried."""
+    decos = dedent(
+        f"""
+        {head}
+        from metaflow import user_step_decorator
+
+        @user_step_decorator
+        def seen(step_name, flow, inputs=None):
+            method = getattr(flow, step_name)
+            flow.text = {expr}
+            yield
+        """
+    )
+    out = compile_text(tmp_path, SOURCE_FLOW, decos)
+    assert "self.text = START_SOURCE_2" in out  # the body's own START_SOURCE is not it
+    namespace: dict = {}
+    head = out.split("class Base(FlowSpec)")[0].replace("from metaflow import FlowSpec, step", "")
+    exec(compile(head, "c", "exec"), namespace)
+    assert namespace["START_SOURCE_2"] == (
+        '    @seen\n    @step\n    def start(self):\n        """Doc."""\n'
+        "        START_SOURCE = \"the body's\"\n        self.next(self.end)\n"
+    )
+    assert "getsource(" not in out and "import inspect" not in out
+
+
+def test_getsource_of_a_base_class_step_and_of_other_things(tmp_path: Path) -> None:
+    """`flow.end` (a step of a base class in the flow file) gets its text too; getsource of
+    what is not the flow's code (an artifact) is left as it is, as is getsourcelines (a
+    warning, see test_diagnostics)."""
+    decos = dedent(
+        """
+        import inspect
+        from metaflow import user_step_decorator
+
+        @user_step_decorator
+        def seen(step_name, flow, inputs=None):
+            flow.end_text = inspect.getsource(flow.end)
+            flow.helper = inspect.getsource(flow.some_artifact) if False else None
+            flow.lines = inspect.getsourcelines(flow.end)[1]
+            yield
+        """
+    )
+    with pytest.warns(UserWarning, match="DF601 @seen: inspect.getsourcelines"):
+        out = compile_text(tmp_path, SOURCE_FLOW, decos)
+    assert "self.end_text = END_SOURCE" in out
+    end = '    "    @step\\n"\n    "    def end(self):\\n"\n    "        pass\\n"\n'
+    assert f"END_SOURCE = (\n{end})" in out
+    assert "inspect.getsource(self.some_artifact)" in out
+    assert "inspect.getsourcelines(self.end)[1]" in out and "import inspect" in out

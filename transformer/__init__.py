@@ -5,17 +5,19 @@ Public API:
     compile_file(path, options=CompileOptions()) -> str       # the compiled flow's source
     compile_source(source, path, options=CompileOptions()) -> str
 
-Both raise `CompileError` (see `diagnostics`) when the input cannot be compiled.
+Both raise `CompileError` (see `diagnostics`) when the input cannot be compiled, and issue
+a `CompileWarning` (Python's `warnings`) for what compiles but may differ from the original.
 """
 
 from __future__ import annotations
 
-from .diagnostics import CompileError, Diagnostic, Location
+from .diagnostics import CompileError, CompileWarning, Diagnostic, Location
 from .options import CompileOptions
 
 __all__ = [
     "CompileError",
     "CompileOptions",
+    "CompileWarning",
     "Diagnostic",
     "Location",
     "compile_file",

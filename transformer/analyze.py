@@ -18,6 +18,7 @@ from libcst.metadata import BuiltinScope, GlobalScope
 from .carry import attribute_uses
 from .diagnostics import CompileError, Diagnostic, Location
 from .discover import DecoratorDef
+from .inspect_uses import InspectUse, find_inspect_uses
 from .locate import LazyLocation, Locator
 from .memo import NodeMemo
 from .names import child_nodes, name_nodes, names_in
@@ -70,6 +71,7 @@ class GeneratorInfo:
     names: frozenset[str] = frozenset()  # every identifier the decorator's code writes
     global_statements: frozenset[int] = frozenset()  # ids of its own `global` statements
     attribute_uses: dict[str, set[str]] = field(default_factory=dict, repr=False)  # see carry
+    inspect_uses: tuple[InspectUse, ...] = ()  # inspect asked about a step (see inspect_uses)
 
     @property
     def name(self) -> str:
@@ -526,6 +528,11 @@ class GeneratorAnalyzer:
         tries = _TryFinder({id(s) for s in site_stmts}).find(_suite(func.body))
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
         has_pre = _runs_code_before_yield(list(body), site_index)
+        reassigned = frozenset(n for n, c in counts.items() if c > 1)
+        inspect_uses = find_inspect_uses(
+            func, names, local_refs, global_refs, reassigned, ns,
+            lambda node: self._node_where(definition, original, func, node),
+        )
         return GeneratorInfo(
             definition=definition,
             func=func,
@@ -547,7 +554,8 @@ class GeneratorAnalyzer:
             names=frozenset(names_in(func)),
             attribute_uses=attribute_uses(func),
             global_statements=frozenset(id(g) for g in finder.global_nodes),
-            reassigned=frozenset(n for n, c in counts.items() if c > 1),
+            reassigned=reassigned,
+            inspect_uses=inspect_uses,
         )
 
     def _node_where(self, definition: DecoratorDef, original: cst.FunctionDef, func: cst.FunctionDef, node: cst.CSTNode) -> Location:

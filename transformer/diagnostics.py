@@ -1,7 +1,8 @@
 """Diagnostics: located, coded messages (`path:line:col: DFxxx message`), like ruff and mypy.
 
 Every problem the compiler finds in its input becomes a `Diagnostic`; a compile that finds
-any raises `CompileError` carrying them all, and writes nothing.
+any raises `CompileError` carrying them all, and writes nothing. A compile that succeeds may
+still warn (`CompileWarning`, codes DF6xx): the output is written, the warning printed.
 """
 
 from __future__ import annotations
@@ -42,3 +43,12 @@ class CompileError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
         self.diagnostics = tuple(diagnostics)
         super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+class CompileWarning(UserWarning):
+    """Issued (with `warnings.warn`) when a flow compiles but something in it may behave
+    differently from the original; `diagnostic` says what and where (`DF6xx`)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+        super().__init__(diagnostic.format())

@@ -132,6 +132,7 @@ class Layer:
     info: GeneratorInfo
     level: int
     globals: dict[str, str]  # its module-level names -> output names
+    sources: tuple[tuple[int, str], ...] = ()  # id of an inspect.getsource call -> constant
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class _DecoratorPass(cst.CSTTransformer):
         self.info = layer.info
         self.locals = locals_
         self.globals = layer.globals
+        self.sources = dict(layer.sources)
         self.site_ids = {id(s.stmt): s.index for s in layer.info.sites}
         self.guard = guard
         # id of each `with` around a yield -> the names of its items
@@ -178,6 +180,12 @@ class _DecoratorPass(cst.CSTTransformer):
             new = self.globals.get(glob, glob)
             return cst.Dict(elements=[]) if new == "{}" else updated.with_changes(value=new)
         return updated
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        constant = self.sources.get(id(original))  # the step's source, as natively
+        if constant is None:
+            return updated
+        return cst.Name(constant, lpar=updated.lpar, rpar=updated.rpar)
 
     def leave_ImportAlias(self, original: cst.ImportAlias, updated: cst.ImportAlias) -> cst.ImportAlias:
         local = self.info.local_aliases.get(id(original))
@@ -329,7 +337,7 @@ _RENAMED: NodeMemo[cst.CSTNode] = NodeMemo()
 
 
 def _renaming(layer: Layer, locals_: dict[str, str]) -> tuple:
-    return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())))
+    return (tuple(sorted(locals_.items())), tuple(sorted(layer.globals.items())), layer.sources)
 
 
 _MARKED: NodeMemo[tuple[cst.CSTNode, ...]] = NodeMemo()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import libcst as cst
 
 from .analyze import GeneratorAnalyzer, GeneratorInfo
 from .carry import Carrier
-from .diagnostics import CompileError, Diagnostic, Location
+from .diagnostics import CompileError, CompileWarning, Diagnostic, Location
 from .discover import (
     StepFinder,
     StepSite,
@@ -26,8 +27,9 @@ from .discover import (
 )
 from .facts import step_facts
 from .inline import Layer, StepRewriter
+from .inspect_uses import THIS_STEP, native_source, string_constant
 from .locate import LazyLocation, Locator
-from .names import child_nodes, identifiers_in_text
+from .names import child_nodes, identifiers_in_text, name_nodes
 from .namespace import (
     METAFLOW,
     ImportFrom,
@@ -92,6 +94,21 @@ def compile_source(source: str, path: Path | str, options: CompileOptions) -> st
     return ("\ufeff" + output) if bom and output is not source else output
 
 
+def _read_only_in(info: GeneratorInfo, calls: set[int]) -> set[str]:
+    """Module-level names the decorator reads only inside the calls `calls` (ids), which the
+    output replaces by constants: nothing needs them carried (`inspect` for getsource)."""
+    inside = [n for u in info.inspect_uses if id(u.node) in calls for n in name_nodes(u.node)]
+    counts: dict[str, int] = {}
+    for name in info.global_refs.values():
+        counts[name] = counts.get(name, 0) + 1
+    for node in inside:
+        name = info.global_refs.get(id(node))
+        if name is not None:
+            counts[name] -= 1
+    declared = info.declared_globals
+    return {name for name, count in counts.items() if count == 0 and name not in declared}
+
+
 class Compilation:
     """One flow file being compiled."""
 
@@ -103,6 +120,9 @@ class Compilation:
         self.resolver = Resolver(self.finder)
         self.locator = Locator()
         self.flow_ns = build_namespace(source, None)
+        self.warnings: list[Diagnostic] = []  # reported when the compile succeeds
+        # (class, method) -> its source constant's name, its text
+        self._sources: dict[tuple[str, str], tuple[str, str]] = {}
 
     def plan(self) -> tuple[list[StepSite], list[BuiltinAttach], dict[tuple[str, str], GeneratorInfo]]:
         """Discover, attach `--with`, analyse and check: everything before rewriting."""
@@ -135,14 +155,18 @@ class Compilation:
             for level, use in enumerate(site.uses, start=1):
                 info = infos[use.definition.key]
                 attrs = info.attribute_uses
+                sources = self._step_sources(site, use, info, carrier) if info.inspect_uses else ()
+                gone = _read_only_in(info, {i for i, _ in sources}) if sources else set()
                 globals_ = {
                     name: carrier.output_name(use.definition.namespace, name, attrs.get(name))
-                    for name in sorted(info.global_names | info.declared_globals)
+                    for name in sorted((info.global_names | info.declared_globals) - gone)
                 }
-                layers.append(Layer(use, info, level, globals_))
+                layers.append(Layer(use, info, level, globals_, sources))
             plans.append((site, layers))
         namespaces = carrier.namespace_lines()
         carried_defs = carrier.definitions() + [("the modules above, as objects", n) for n in namespaces]
+        origin = f"{self.source.display} (a step's source, as inspect.getsource reads it there)"
+        carried_defs += [(origin, string_constant(n, text)) for n, text in self._sources.values()]
         carried_imports = carrier.import_lines()
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
@@ -176,6 +200,7 @@ class Compilation:
             runtime_defs=helper_definitions(runtime),
             header=self._header(sites),
         )
+        self._report_warnings()
         return module_code(module)
 
     # -- helpers --------------------------------------------------------------------------
@@ -188,6 +213,80 @@ class Compilation:
             return ast.parse(self.source.text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
+
+    def _step_sources(
+        self, site: StepSite, use, info: GeneratorInfo, carrier: Carrier
+    ) -> tuple[tuple[int, str], ...]:
+        """Constants for the decorator's `inspect.getsource(<a step>)` calls (the step's text
+        as natively read from the flow file); a DF601 warning for what cannot be answered so."""
+        out: list[tuple[int, str]] = []
+        for found in info.inspect_uses:
+            name = site.name if found.step == THIS_STEP else found.step
+            method = self._method(site.class_name, name) if name is not None else None
+            if found.replaced and method is not None:
+                constant = self._source_constant(site.class_name, name, method, carrier)
+                out.append((id(found.node), constant))
+                continue
+            if found.step is not None and method is None:
+                continue  # not code of this file (an artifact, an inherited method): as natively
+            called = isinstance(found.node, cst.Call)
+            call = f"inspect.{found.function}" + ("(...)" if called else "")
+            if found.step is None:
+                what = f"decoflow cannot tell whether {call} is about a step"
+                if not called:
+                    what = f"{call} is used as a value; decoflow cannot tell what it is called on"
+                message = f"{what}: about a compiled step, it reads the compiled flow"
+                message += ", not the original"
+            else:
+                about = "the step" if found.step == THIS_STEP else repr(name)
+                message = (
+                    f"{call} about {about} reads the compiled flow file: its lines, line numbers "
+                    "and file differ from the original's"
+                )
+            note = (LazyLocation(self.locator, self.source, use.node), f"@{use.written} used here")
+            message = f"@{use.written}: {message}"
+            self.warnings.append(Diagnostic("DF601", message, found.location, (note,)))
+        return tuple(out)
+
+    def _method(
+        self, class_name: str, name: str, seen: frozenset[str] = frozenset()
+    ) -> cst.FunctionDef | None:
+        """The method `name` of top-level class `class_name` of the flow file, or of a base
+        class defined there too (None: not code of this file)."""
+        classes = {s.name.value: s for s in self.source.module.body if isinstance(s, cst.ClassDef)}
+        cls = classes.get(class_name)
+        if cls is None or class_name in seen:
+            return None
+        methods = [s for s in cls.body.body if isinstance(s, cst.FunctionDef)]
+        found = [s for s in methods if s.name.value == name]
+        if found:
+            return found[-1]  # the last definition is the one the class keeps
+        for base in cls.bases:
+            if isinstance(base.value, cst.Name):
+                method = self._method(base.value.value, name, seen | {class_name})
+                if method is not None:
+                    return method
+        return None
+
+    def _source_constant(
+        self, class_name: str, name: str, method: cst.FunctionDef, carrier: Carrier
+    ) -> str:
+        key = (class_name, name)
+        if key not in self._sources:
+            start = method.decorators[0] if method.decorators else method
+            text = native_source(self.source.text, self.locator.locate(self.source, start).line)
+            self._sources[key] = (carrier.alloc.claim(f"{name.upper()}_SOURCE"), text)
+        return self._sources[key][0]
+
+    def _report_warnings(self) -> None:
+        """Each warning once (a decorator on several steps finds the same), as a Python
+        warning: the CLI prints them as `path:line:col: DF601 ...`."""
+        seen: set[tuple[str, str]] = set()
+        for diag in self.warnings:
+            key = (str(diag.location), diag.message)
+            if key not in seen:
+                seen.add(key)
+                warnings.warn(CompileWarning(diag), stacklevel=4)
 
     def _in_flow_decorators(self) -> dict[str, cst.BaseStatement]:
         """Custom decorators made in the flow file, by name: their statements are left out of

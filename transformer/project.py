@@ -219,6 +219,7 @@ class Outcome:
     code: str | None = None
     diagnostics: tuple[Any, ...] = ()
     internal_error: str | None = None
+    warnings: tuple[Any, ...] = ()  # Diagnostics of the compile's CompileWarnings (DF6xx)
 
     @property
     def ok(self) -> bool:
@@ -238,22 +239,27 @@ def compile_task(task: Task) -> Outcome:
     becomes `internal_error`. (Exceptions are not returned as such: `CompileError` does not
     survive pickling with its diagnostics.)
     """
-    from .diagnostics import CompileError
+    import warnings
 
-    try:
-        if task.text is None:
-            from . import compile_file
+    from .diagnostics import CompileError, CompileWarning
 
-            code = compile_file(task.path, task.options)
-        else:
-            from . import compile_source
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompileWarning)
+        try:
+            if task.text is None:
+                from . import compile_file
 
-            code = compile_source(task.text, task.path, task.options)
-    except CompileError as err:
-        return Outcome(diagnostics=tuple(err.diagnostics))
-    except Exception as err:  # noqa: BLE001 - reported as an internal error, never a traceback
-        return Outcome(internal_error=describe_exception(err))
-    return Outcome(code=code)
+                code = compile_file(task.path, task.options)
+            else:
+                from . import compile_source
+
+                code = compile_source(task.text, task.path, task.options)
+        except CompileError as err:
+            return Outcome(diagnostics=tuple(err.diagnostics))
+        except Exception as err:  # noqa: BLE001 - reported as an internal error, never a traceback
+            return Outcome(internal_error=describe_exception(err))
+    found = tuple(w.message.diagnostic for w in caught if isinstance(w.message, CompileWarning))
+    return Outcome(code=code, warnings=found)
 
 
 def _compile_chunk(tasks: Sequence[Task]) -> list[Outcome]:
