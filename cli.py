@@ -47,7 +47,7 @@ def guard_internal_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from decoflow.transformer.project import describe_exception
+        from decoflow.project import describe_exception
 
         try:
             return func(*args, **kwargs)
@@ -69,7 +69,7 @@ def usage_error(message: str) -> NoReturn:
 
 def shown(path: Path) -> str:
     """A path as status lines show it: relative to the working directory when below it."""
-    from decoflow.transformer.project import absolute
+    from decoflow.project import absolute
 
     try:
         return path.relative_to(absolute(Path.cwd())).as_posix()
@@ -103,7 +103,7 @@ class Configs:
         self._by_root: dict[Path, Any] = {}
 
     def for_path(self, path: Path) -> Any:
-        from decoflow.transformer.project import ConfigError, find_root, load_config
+        from decoflow.project import ConfigError, find_root, load_config
 
         root = find_root(path)
         if root not in self._by_root:
@@ -126,7 +126,7 @@ def _configured_targets(
     out_dir: Path | None, cli_specs: Sequence[str], quiet: bool
 ) -> list[Target]:
     """The flows listed in `[tool.decoflow]` of the project around the working directory."""
-    from decoflow.transformer.project import (
+    from decoflow.project import (
         ConfigError,
         absolute,
         expand_flows,
@@ -171,7 +171,7 @@ def _explicit_targets(
     stdin_filename: Path | None,
 ) -> list[Target]:
     """The FILES given on the command line and their outputs."""
-    from decoflow.transformer.project import absolute, mirror_outputs
+    from decoflow.project import absolute, mirror_outputs
 
     configs = Configs()
     if STDIN in files:
@@ -216,8 +216,8 @@ def _read_stdin() -> bytes:
 
 
 def _decode_stdin(data: bytes, source: Path, root: Path) -> str:
-    from decoflow.transformer.pipeline import display_path
-    from decoflow.transformer.source import decode
+    from decoflow.transformer.support.paths import display_path
+    from decoflow.transformer.support.source import decode
 
     return decode(data, display_path(source, root))
 
@@ -295,8 +295,8 @@ def compile_command(
     decoflow compile --check                  # exit 1 if a configured output is stale
     cat flow.py | decoflow compile -          # stdin to stdout
     """
-    from decoflow.transformer.project import Task as CompileTask
-    from decoflow.transformer.project import (
+    from decoflow.project import Task as CompileTask
+    from decoflow.project import (
         compile_tasks,
         read_bytes_or_none,
         unified_diff,
@@ -389,9 +389,9 @@ def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -
     order, where each comes from, and what each yield does."""
     import warnings
 
+    from decoflow.explain import explain_file
+    from decoflow.project import absolute
     from decoflow.transformer import CompileError, CompileWarning
-    from decoflow.transformer.explain import explain_file
-    from decoflow.transformer.project import absolute
 
     path = absolute(flow)
     options = _options(Configs().for_path(path), with_specs)

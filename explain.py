@@ -12,10 +12,11 @@ from pathlib import Path
 
 import libcst as cst
 
-from .analyze import YieldKind
-from .options import CompileOptions
-from .pipeline import Compilation, display_path, project_root
-from .source import decode, parse_text
+from .transformer.options import CompileOptions
+from .transformer.passes.analyze import YieldKind
+from .transformer.pipeline import Compilation
+from .transformer.support.paths import display_path, find_root
+from .transformer.support.source import decode, parse_text
 
 _KIND_WORDS = {
     YieldKind.RUN: "runs the step",
@@ -29,7 +30,7 @@ _KIND_WORDS = {
 def explain_file(path: Path | str, options: CompileOptions | None = None, step: str | None = None) -> str:
     options = options or CompileOptions()
     path = Path(path).resolve()
-    root = (options.project_root or project_root(path)).resolve()
+    root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     source = parse_text(decode(path.read_bytes(), display), path, display)
     compilation = Compilation(source, options)

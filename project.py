@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PYPROJECT = "pyproject.toml"
+from .transformer.support.paths import PYPROJECT, absolute, find_root
+
 SECTION = "decoflow"
 KNOWN_KEYS = ("flows", "out-dir", "with")
 
@@ -63,27 +64,6 @@ class ProjectConfig:
         if self.out_dir is None:
             return None
         return absolute(self.root / self.out_dir)
-
-
-def absolute(path: Path | str) -> Path:
-    """An absolute, normalised path, following no symlinks (unlike `Path.resolve`) except
-    when the path exists, where symlinks are resolved so that two spellings of one file compare equal.
-    """
-    path = Path(os.path.abspath(os.fspath(path)))
-    return path.resolve() if path.exists() else path
-
-
-def find_root(start: Path | str) -> Path:
-    """The nearest folder at or above `start` holding pyproject.toml or .git, else `start`.
-
-    `start` may be a file, in which case the search begins at its folder.
-    """
-    start = absolute(start)
-    folder = start.parent if start.is_file() else start
-    for candidate in (folder, *folder.parents):
-        if (candidate / PYPROJECT).exists() or (candidate / ".git").exists():
-            return candidate
-    return folder
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -241,17 +221,17 @@ def compile_task(task: Task) -> Outcome:
     """
     import warnings
 
-    from .diagnostics import CompileError, CompileWarning
+    from .transformer import CompileError, CompileWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CompileWarning)
         try:
             if task.text is None:
-                from . import compile_file
+                from .transformer import compile_file
 
                 code = compile_file(task.path, task.options)
             else:
-                from . import compile_source
+                from .transformer import compile_source
 
                 code = compile_source(task.text, task.path, task.options)
         except CompileError as err:

@@ -24,7 +24,9 @@ REPO_ROOT = BENCH_DIR.parent
 PYTHON = Path(sys.executable)
 
 #: decoflow's own sources (an editable install imports them from here).
-PACKAGE_SOURCES = ("transformer", "runtime", "cli.py", "__init__.py", "__main__.py")
+PACKAGE_SOURCES = (
+    "transformer", "runtime", "cli.py", "project.py", "explain.py", "__init__.py", "__main__.py"
+)
 
 
 def compile_bytecode() -> None:

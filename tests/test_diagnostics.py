@@ -622,7 +622,7 @@ def test_df601_inspect_about_a_compiled_step_warns_and_compiles(tmp_path: Path) 
 def _raised_codes() -> set[str]:
     """Every DF code the compiler's sources mention as a diagnostic code."""
     codes: set[str] = set()
-    for path in (REPO_ROOT / "transformer").glob("*.py"):
+    for path in (REPO_ROOT / "transformer").rglob("*.py"):
         codes.update(re.findall(r"\"(DF\d{3})\"", path.read_text(encoding="utf-8")))
     return codes
 

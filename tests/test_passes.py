@@ -11,9 +11,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from decoflow.transformer import CompileError, CompileOptions, compile_source
-from decoflow.transformer.names import NameAllocator
-from decoflow.transformer.returns import ReturnEliminator
-from decoflow.transformer.withspec import SpecError, parse_spec
+from decoflow.transformer.support.names import NameAllocator
+from decoflow.transformer.support.returns import ReturnEliminator
+from decoflow.transformer.support.withspec import SpecError, parse_spec
 
 
 def dedent(text: str) -> str:
@@ -420,7 +420,7 @@ PRINTED = sorted(
 @pytest.mark.parametrize("path", PRINTED, ids=lambda p: p.name)
 def test_printing_without_position_bookkeeping_is_libcst_printing(path: Path) -> None:
     """`render.module_code` must print exactly what `Module.code` prints."""
-    from decoflow.transformer.render import module_code
+    from decoflow.transformer.passes.render import module_code
 
     module = cst.parse_module(path.read_text(encoding="utf-8"))
     assert module_code(module) == module.code

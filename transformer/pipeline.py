@@ -15,22 +15,23 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from .analyze import GeneratorAnalyzer, GeneratorInfo
-from .carry import Carrier
-from .diagnostics import CompileError, CompileWarning, Diagnostic, Location
-from .discover import (
+from .options import CompileOptions
+from .passes.analyze import GeneratorAnalyzer, GeneratorInfo
+from .passes.carry import Carrier
+from .passes.discover import (
     StepFinder,
     StepSite,
     applied_by_call,
     decorator_generator,
     is_user_step_decorator,
 )
-from .facts import step_facts
-from .inline import Layer, StepRewriter
-from .inspect_uses import THIS_STEP, native_source, string_constant
-from .locate import LazyLocation, Locator
-from .names import child_nodes, identifiers_in_text, name_nodes
-from .namespace import (
+from .passes.inline import Layer, StepRewriter
+from .passes.render import module_code, render
+from .support.diagnostics import CompileError, CompileWarning, Diagnostic, Location
+from .support.inspect_uses import THIS_STEP, native_source, string_constant
+from .support.locate import LazyLocation, Locator
+from .support.names import child_nodes, identifiers_in_text, name_nodes
+from .support.namespace import (
     METAFLOW,
     ImportFrom,
     ImportModule,
@@ -38,34 +39,19 @@ from .namespace import (
     Resolver,
     build_namespace,
 )
-from .options import CompileOptions
-from .render import module_code, render
-from .resolve import ModuleFinder, pythonpath_roots
-from .runtime_helpers import helper_definitions, helper_names
-from .source import SourceFile, decode, parse_text
+from .support.paths import display_path, find_root
+from .support.resolve import ModuleFinder, pythonpath_roots
+from .support.runtime_helpers import helper_definitions, helper_names
+from .support.source import SourceFile, decode, parse_text
+from .support.step_facts import step_facts
 
 if TYPE_CHECKING:
-    from .attach import BuiltinAttach
-
-
-def project_root(path: Path) -> Path:
-    """The nearest folder above `path` holding pyproject.toml or .git, else its own folder."""
-    for folder in [path.parent, *path.parent.parents]:
-        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
-            return folder
-    return path.parent
-
-
-def display_path(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
+    from .passes.attach import BuiltinAttach
 
 
 def compile_file(path: Path | str, options: CompileOptions) -> str:
     path = Path(path).resolve()
-    root = (options.project_root or project_root(path)).resolve()
+    root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     try:
         data = path.read_bytes()
@@ -77,7 +63,7 @@ def compile_file(path: Path | str, options: CompileOptions) -> str:
 
 def compile_source(source: str, path: Path | str, options: CompileOptions) -> str:
     path = Path(path).resolve()
-    root = (options.project_root or project_root(path)).resolve()
+    root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     bom = source.startswith("\ufeff")
     flow_source = parse_text(source[1:] if bom else source, path, display)
@@ -131,7 +117,7 @@ class Compilation:
         where = Location(self.source.display, 1, 1)
         builtins: list[BuiltinAttach] = []
         if self.options.with_specs:  # the --with pass is loaded only when there is one
-            from .attach import WithAttacher
+            from .passes.attach import WithAttacher
 
             sites, builtins = WithAttacher(self.resolver, self.flow_ns, finder, where).attach(
                 tuple(self.options.with_specs), sites
@@ -178,7 +164,7 @@ class Compilation:
                 fact = facts.get((site.class_name, site.name))
                 func = StepRewriter(site, layers, module_names, runtime, fact).rewrite()
             if builtins:
-                from .attach import add_builtins
+                from .passes.attach import add_builtins
 
                 func = add_builtins(func, builtins, self.resolver, self.flow_ns)
             if func is not site.func:
@@ -378,7 +364,7 @@ class Compilation:
         builtin, nor bound inside the argument (a comprehension's target); lambdas aside."""
         import builtins
 
-        from .namespace import bound_names
+        from .support.namespace import bound_names
 
         ns = self.flow_ns.bindings
         local: set[str] = set()

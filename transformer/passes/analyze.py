@@ -1,4 +1,4 @@
-"""Pass 2: analyse a decorator generator.
+"""Pass 3: analyse a decorator generator.
 
 What it takes (parameters), where it yields and what each yield says (run the step, skip
 it, skip with `self.next` arguments, replace it, or decided at run time), which paths may
@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import BuiltinScope, GlobalScope
 
-from .carry import attribute_uses
-from .diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import CompileError, Diagnostic, Location
+from ..support.inspect_uses import InspectUse, find_inspect_uses
+from ..support.locate import LazyLocation, Locator
+from ..support.memo import NodeMemo
+from ..support.names import attribute_uses, child_nodes, name_nodes, names_in
+from ..support.namespace import Definition, MetaflowName, Resolver, import_binding_name
+from ..support.scopes import ResolvedScopes, resolve_scopes, scopes_of
+from ..support.source import is_docstring
 from .discover import DecoratorDef
-from .inspect_uses import InspectUse, find_inspect_uses
-from .locate import LazyLocation, Locator
-from .memo import NodeMemo
-from .names import child_nodes, name_nodes, names_in
-from .namespace import Definition, MetaflowName, Resolver
-from .scopes import ResolvedScopes, resolve_scopes, scopes_of
-from .source import is_docstring
 
 
 class YieldKind(enum.Enum):
@@ -45,7 +44,6 @@ class YieldSite:
     value: cst.BaseExpression | None = field(repr=False)
     target: cst.BaseExpression | None = field(repr=False)
     maybe_second: bool  # another yield may have been reached before this one
-    line_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,9 +175,6 @@ class _YieldFinder:
 
 
 # --- control flow: how many yields may have been reached ---------------------------------
-
-States = frozenset  # of yield counts: 0, 1, 2 (2 = two or more)
-
 
 @dataclass
 class _Flow:
@@ -477,7 +472,7 @@ class GeneratorAnalyzer:
                 local_refs[id(node.name)] = name
             elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
-                    if _alias_bound(alias) == name:
+                    if import_binding_name(alias) == name:
                         local_aliases[id(alias)] = name
             for access in assignment.references:
                 if isinstance(access.node, cst.Name):
@@ -614,15 +609,6 @@ def _runs_code_before_yield(body: list, site_index: dict[int, int]) -> bool:
     if isinstance(first, (cst.Try, cst.TryStar)) and isinstance(first.body, cst.IndentedBlock):
         return _runs_code_before_yield(list(first.body.body), site_index)
     return True
-
-
-def _alias_bound(alias: cst.ImportAlias) -> str:
-    from .namespace import alias_name
-
-    if alias.asname is not None:
-        return alias_name(alias)
-    full = alias_name(alias)
-    return full.split(".")[0]
 
 
 def _line_start(text: str, line: int) -> int:

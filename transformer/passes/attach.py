@@ -1,4 +1,4 @@
-"""Pass 1c: bake `--with` specs into the steps, as `run --with` would attach them.
+"""Pass 2: bake `--with` specs into the steps, as `run --with` would attach them.
 
 A custom decorator from `--with mod.deco:k=v` becomes the outermost custom decorator of
 every step that does not already use it (Metaflow appends it after the static ones, and runs
@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from .diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import CompileError, Diagnostic, Location
+from ..support.namespace import MetaflowName, Namespace, Resolver, Unresolved
+from ..support.withspec import SpecError, WithSpec, parse_spec, python_literal
 from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, decorator_generator
-from .namespace import MetaflowName, Namespace, Resolver, Unresolved
-from .withspec import SpecError, WithSpec, parse_spec, python_literal
 
 
 @dataclass(frozen=True)

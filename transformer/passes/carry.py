@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import GlobalScope
 
-from .memo import NodeMemo
-from .names import NameAllocator, child_nodes, name_nodes
-from .namespace import (
+from ..support.memo import NodeMemo
+from ..support.names import NameAllocator, attribute_uses, name_nodes
+from ..support.namespace import (
     METAFLOW,
     Defined,
     Definition,
@@ -31,8 +31,8 @@ from .namespace import (
     build_namespace,
     dotted_name,
 )
-from .scopes import resolve_scopes
-from .source import SourceFile
+from ..support.scopes import resolve_scopes
+from ..support.source import SourceFile
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
 METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})
@@ -75,22 +75,6 @@ def module_scopes(module: cst.Module) -> ModuleScopes:
             elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
                 refs[id(node.name)] = assignment.name
     return ModuleScopes(tuple(frozenset(r) for r in reads), refs)
-
-
-def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
-    """For each plain name, the attributes read from it (`registry.note` -> {registry: {note}}).
-    A name also used bare (passed around) maps to None-containing sets: see `Carrier`."""
-    uses: dict[str, set[str]] = {}
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Attribute) and isinstance(current.value, cst.Name):
-            uses.setdefault(current.value.value, set()).add(current.attr.value)
-        elif isinstance(current, cst.Name):
-            uses.setdefault(current.value, set()).add("")  # "" = used as a value, not only via attributes
-        else:
-            stack.extend(child_nodes(current))
-    return uses
 
 
 _RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
@@ -346,9 +330,6 @@ class Carrier:
             args = ", ".join(f"{m}={self.output_name(target, m)}" for m in sorted(members))
             out.append(cst.parse_statement(f"{name} = {types_name}.SimpleNamespace({args})  # module {dotted}"))
         return out
-
-    def _flow_has(self, name: str, binding) -> bool:
-        return self.flow_ns.bindings.get(name) == binding
 
     def _import(self, key: tuple, name: str, binding: ImportFrom | ImportModule) -> str:
         if key in self._imports:

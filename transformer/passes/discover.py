@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .diagnostics import CompileError, Diagnostic
-from .locate import Locator
-from .namespace import (
+from ..support.diagnostics import CompileError, Diagnostic
+from ..support.locate import Locator
+from ..support.namespace import (
     Defined,
     MetaflowName,
     ModuleObject,

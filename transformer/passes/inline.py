@@ -20,24 +20,21 @@ literal `self.next(...)`. Around that simple idea sit the rules that keep Metafl
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import TypeVar
 
 import libcst as cst
 
+from ..support.code import block, comment_line, line, statements_of, trailing, with_comment
+from ..support.memo import NodeMemo
+from ..support.names import NameAllocator, child_nodes, names_in
+from ..support.returns import ReturnEliminator, contains_return
+from ..support.source import is_docstring
+from ..support.step_facts import StepFacts
 from .analyze import GeneratorInfo, YieldKind, YieldSite
 from .discover import DecoratorUse, StepSite
-from .memo import NodeMemo
-from .names import NameAllocator, child_nodes, names_in
-from .returns import ReturnEliminator, contains_return
-from .source import is_docstring
 
 PLACEHOLDER = "__decoflow_yield_{}__"
-
-
-def comment_line(text: str) -> cst.EmptyLine:
-    return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
 
 
 def _has_arguments(next_line: cst.BaseStatement) -> bool:
@@ -72,35 +69,6 @@ def unused_params(info: GeneratorInfo) -> set[str]:
     return {p for p in info.params if p not in read}
 
 
-def trailing(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
-    assert isinstance(stmt, cst.SimpleStatementLine)
-    return stmt.with_changes(
-        trailing_whitespace=cst.TrailingWhitespace(
-            whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(f"# {text}")
-        )
-    )
-
-
-def with_comment(stmt: cst.BaseStatement, text: str) -> cst.BaseStatement:
-    return stmt.with_changes(leading_lines=[comment_line(text), *stmt.leading_lines])
-
-
-@functools.lru_cache(maxsize=4096)
-def line(code: str) -> cst.BaseStatement:
-    """A statement from source (cached: nodes are immutable, so sharing them is safe)."""
-    return cst.parse_statement(code)
-
-
-def block(stmts: list[cst.BaseStatement]) -> cst.IndentedBlock:
-    return cst.IndentedBlock(body=stmts or [line("pass")])
-
-
-def statements_of(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
-    if isinstance(suite, cst.SimpleStatementSuite):
-        return [cst.SimpleStatementLine(body=list(suite.body))]
-    return list(suite.body)
-
-
 def is_next_call(stmt: cst.BaseStatement, self_name: str) -> bool:
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
         return False
@@ -114,14 +82,6 @@ def is_next_call(stmt: cst.BaseStatement, self_name: str) -> bool:
         and isinstance(func.value, cst.Name)
         and func.value.value == self_name
     )
-
-
-@dataclass(frozen=True)
-class StepFacts:
-    """What the step's own code uses: its names, and whether it returns early."""
-
-    names: frozenset[str]
-    has_return: bool
 
 
 @dataclass(frozen=True)
@@ -487,7 +447,6 @@ class StepRewriter:
         ]
         self.step_level: set[str] = set()  # flags read outside nested run-functions
         self.assigned_inside: set[str] = set()  # step-level flags the step's own code assigns
-        self.globals_declared: list[str] = []
         self._plan_setup_tracking()
         self.step_name_var = self._plan_shared_step_name(step_names | module_names)
 

@@ -1,4 +1,4 @@
-"""Pass 7: assemble the output module.
+"""Pass 6: assemble the output module.
 
 The flow module keeps everything as written except: rewritten steps replace the originals;
 custom decorator definitions in the flow file and imports that only brought custom
@@ -20,7 +20,7 @@ try:  # libcst's printer state; public API has no hook to skip position bookkeep
 except ImportError:  # pragma: no cover - a future libcst: fall back to Module.code
     _CodegenState = None  # type: ignore[assignment,misc]
 
-from .inline import comment_line
+from ..support.code import comment_line
 
 CODING = re.compile(r"^#.*coding[:=]")
 UTF8_COOKIE = re.compile(r"coding[:=]\s*(utf-?8)\b", re.IGNORECASE)
@@ -49,7 +49,7 @@ def _replace_steps(module: cst.Module, steps: dict[int, cst.FunctionDef], remove
 
 def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cst.Module:
     """Removes top-level import aliases in `droppable` that the output no longer uses."""
-    from .namespace import _import_binding_name, alias_name
+    from ..support.namespace import alias_name, import_binding_name
 
     body: list[cst.BaseStatement] = []
     orphans: list[cst.EmptyLine] = []  # comments above a removed import go to what follows
@@ -65,7 +65,7 @@ def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cs
             if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
                 smalls.append(small)
                 continue
-            bound = _import_binding_name if isinstance(small, cst.Import) else alias_name
+            bound = import_binding_name if isinstance(small, cst.Import) else alias_name
             kept = [a for a in small.names if bound(a) not in droppable or bound(a) in used]  # type: ignore[union-attr]
             if len(kept) == len(small.names):  # type: ignore[arg-type]
                 smalls.append(small)

@@ -93,3 +93,19 @@ def identifiers_in_text(text: str) -> set[str]:
     """Every identifier-like word in source text (also in strings and comments): a cheap
     superset of the names a module uses, for reserving names."""
     return set(_IDENTIFIER.findall(text))
+
+
+def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
+    """For each plain name, the attributes read from it (`registry.note` -> {registry: {note}}).
+    A name also used bare (passed around) maps to None-containing sets: see `Carrier`."""
+    uses: dict[str, set[str]] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute) and isinstance(current.value, cst.Name):
+            uses.setdefault(current.value.value, set()).add(current.attr.value)
+        elif isinstance(current, cst.Name):
+            uses.setdefault(current.value, set()).add("")  # "" = used as a value, not only via attributes
+        else:
+            stack.extend(child_nodes(current))
+    return uses

@@ -1,4 +1,4 @@
-"""Pass 1b: what each top-level name of a module is bound to, and where it leads.
+"""What each top-level name of a module is bound to, and where it leads.
 
 A module's namespace is read from its top-level statements (imports, defs, classes,
 assignments), never by running it. `Resolver.resolve` follows imports and re-exports across
@@ -140,7 +140,7 @@ class _Binder(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
-            self.names.append(_import_binding_name(alias))
+            self.names.append(import_binding_name(alias))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if not isinstance(node.names, cst.ImportStar):
@@ -175,7 +175,8 @@ def alias_name(alias: cst.ImportAlias) -> str:
     return dotted_name(alias.name) or ""
 
 
-def _import_binding_name(alias: cst.ImportAlias) -> str:
+def import_binding_name(alias: cst.ImportAlias) -> str:
+    """The name `import <alias>` binds: its `as` name, else the first part of the module."""
     if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
         return alias.asname.name.value
     return (dotted_name(alias.name) or "").split(".")[0]
@@ -204,7 +205,7 @@ def build_namespace(source: SourceFile, ref: ModuleRef | None) -> Namespace:
                     for alias in small.names:
                         full = dotted_name(alias.name) or ""
                         if alias.asname is not None:
-                            bindings[_import_binding_name(alias)] = ImportModule(full, stmt)
+                            bindings[import_binding_name(alias)] = ImportModule(full, stmt)
                         else:
                             bindings[full.split(".")[0]] = ImportModule(full.split(".")[0], stmt)
                 elif isinstance(small, cst.ImportFrom):

@@ -1,4 +1,4 @@
-"""Pass 1a: find modules by reading the file system the way Python's import system would.
+"""Finding modules by reading the file system the way Python's import system would.
 
 Nothing is imported. A module is looked up by its dotted name in an ordered list of roots:
 the flow's folder, the extra search path, PYTHONPATH, then the site-packages of the Python

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from .code import block, line, statements_of
+
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
@@ -32,27 +34,8 @@ def contains_return(node: cst.CSTNode) -> bool:
     return found
 
 
-def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
-    return cst.SimpleStatementLine(body=[stmt])
-
-
-def _set(flag: str, value: bool) -> cst.SimpleStatementLine:
-    return _line(
-        cst.Assign(
-            targets=[cst.AssignTarget(cst.Name(flag))],
-            value=cst.Name("True" if value else "False"),
-        )
-    )
-
-
-def _block(stmts: Sequence[cst.BaseStatement]) -> cst.IndentedBlock:
-    return cst.IndentedBlock(body=list(stmts) or [_line(cst.Pass())])
-
-
-def _stmts(body: cst.BaseSuite) -> list[cst.BaseStatement]:
-    if isinstance(body, cst.SimpleStatementSuite):
-        return [cst.SimpleStatementLine(body=list(body.body))]
-    return list(body.body)
+def _set(flag: str, value: bool) -> cst.BaseStatement:
+    return line(f"{flag} = {value}")
 
 
 def _is_trivial(expr: cst.BaseExpression) -> bool:
@@ -76,12 +59,12 @@ class ReturnEliminator:
                 before = [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in stmt.body[:ret_at]]
                 ret = stmt.body[ret_at]
                 assert isinstance(ret, cst.Return)
-                lines: list[cst.BaseStatement] = [_line(s) for s in before]
+                lines: list[cst.BaseStatement] = [cst.SimpleStatementLine(body=[s]) for s in before]
                 if ret.value is not None and not _is_trivial(ret.value):
-                    lines.append(_line(cst.Expr(ret.value)))
+                    lines.append(cst.SimpleStatementLine(body=[cst.Expr(ret.value)]))
                 lines.append(_set(self.flag, True))
                 if in_loop:
-                    lines.append(_line(cst.Break()))
+                    lines.append(line("break"))
                 lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
                 out.extend(lines)
                 return out
@@ -92,23 +75,23 @@ class ReturnEliminator:
             rest = list(stmts[i + 1 :])
             if in_loop:
                 if isinstance(stmt, (cst.For, cst.While)):
-                    out.append(self._if_flag(_line(cst.Break())))
+                    out.append(self._if_flag(line("break")))
                 out.extend(self.statements(rest, in_loop))
             elif rest:
                 out.append(
                     cst.If(
                         test=cst.UnaryOperation(cst.Not(), cst.Name(self.flag)),
-                        body=_block(self.statements(rest, in_loop)),
+                        body=block(self.statements(rest, in_loop)),
                     )
                 )
             return out
         return out
 
     def _if_flag(self, stmt: cst.BaseStatement) -> cst.If:
-        return cst.If(test=cst.Name(self.flag), body=_block([stmt]))
+        return cst.If(test=cst.Name(self.flag), body=block([stmt]))
 
     def _suite(self, suite: cst.BaseSuite, in_loop: bool) -> cst.IndentedBlock:
-        new = _block(self.statements(_stmts(suite), in_loop))
+        new = block(self.statements(statements_of(suite), in_loop))
         if isinstance(suite, cst.IndentedBlock):
             new = new.with_changes(header=suite.header, footer=suite.footer)
         return new
@@ -132,7 +115,7 @@ class ReturnEliminator:
             if orelse is not None:
                 body = self._suite(orelse.body, in_loop)
                 if contains_return(stmt.body) and not in_loop:
-                    body = _block(
+                    body = block(
                         [cst.If(test=cst.UnaryOperation(cst.Not(), cst.Name(self.flag)), body=body)]
                     )
                 orelse = orelse.with_changes(body=body)

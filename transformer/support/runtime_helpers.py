@@ -1,4 +1,4 @@
-"""Pass 6: select the runtime helpers a compiled flow uses, to be emitted into it."""
+"""The runtime helpers a compiled flow uses, to be emitted into it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pass 0: read a Python file into a libcst module, or a located syntax diagnostic.
+"""Reading a Python file into a libcst module, or a located syntax diagnostic.
 
 Reading is the only thing done to user files: nothing is imported or executed.
 """

@@ -7,8 +7,15 @@ step uses, whether it returns early) `ast` answers in a fraction of the time.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
-from .inline import StepFacts
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What the step's own code uses: its names, and whether it returns early."""
+
+    names: frozenset[str]
+    has_return: bool
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
