@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from decoflow.transformer.support import diagnostics
+from decoflow.transformer.support.diagnostics import CODES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS = REPO_ROOT / "docs" / "diagnostics.md"
@@ -619,26 +621,46 @@ def test_df601_inspect_about_a_compiled_step_warns_and_compiles(tmp_path: Path) 
 # --- the catalogue is complete -----------------------------------------------------------
 
 
-def _raised_codes() -> set[str]:
-    """Every DF code the compiler's sources mention as a diagnostic code."""
-    codes: set[str] = set()
-    for path in (REPO_ROOT / "transformer").rglob("*.py"):
-        codes.update(re.findall(r"\"(DF\d{3})\"", path.read_text(encoding="utf-8")))
-    return codes
+def _documented() -> dict[str, str]:
+    """The codes docs/diagnostics.md has a section for, each with the title its section
+    opens with in bold (without the closing period)."""
+    text = DOCS.read_text(encoding="utf-8")
+    sections = re.findall(r"^### (DF\d{3})\n\n\*\*(.+?)\*\*", text, flags=re.M | re.S)
+    assert len(sections) == len(re.findall(r"^### DF", text, flags=re.M)), "a section has no title"
+    return {code: " ".join(title.split()).rstrip(".") for code, title in sections}
 
 
 def test_every_code_is_documented_and_tested() -> None:
-    """docs/diagnostics.md has a section for every DF code, and this file a test for it."""
-    codes = _raised_codes()
-    assert codes, "no DF codes found in transformer/"
-    documented = set(re.findall(r"^### (DF\d{3})$", DOCS.read_text(encoding="utf-8"), flags=re.M))
-    assert codes - documented == set(), "undocumented codes"
-    assert documented - codes == set(), "documented codes the compiler never raises"
+    """Every code of the registry has a section of docs/diagnostics.md with its title, is
+    reported by the compiler, and has a test here."""
     tested = {
         m.upper()
         for m in re.findall(r"^def test_(df\d{3})_", Path(__file__).read_text(), flags=re.M)
     }
-    assert codes - tested == set(), "codes without a test"
+    documented = _documented()
+    sources = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (REPO_ROOT / "transformer").rglob("*.py")
+        if path.name != "diagnostics.py"
+    )
+    for entry in CODES:
+        assert documented.get(entry.code) == entry.title, f"{entry.code}: title differs"
+        assert entry.anchor == f"docs/diagnostics.md#{entry.code.lower()}"  # `### DFxxx`
+        name = next(n for n, v in vars(diagnostics).items() if v is entry)
+        assert re.search(rf"\b{name}\(", sources), f"{entry.code} is never reported"
+        assert entry.code in tested, f"{entry.code} has no test"
+
+
+def test_the_documentation_cannot_drift_from_the_registry() -> None:
+    """docs/diagnostics.md documents exactly the codes of the registry, and the compiler
+    writes no code outside it (no `"DFxxx"` literal)."""
+    assert set(_documented()) == {entry.code for entry in CODES}
+    assert len({entry.code for entry in CODES}) == len(CODES), "a code is declared twice"
+    for path in (REPO_ROOT / "transformer").rglob("*.py"):
+        if path.name == "diagnostics.py":
+            continue
+        literals = re.findall(r"[\"'](DF\d{3})[\"']", path.read_text(encoding="utf-8"))
+        assert literals == [], f"{path.name} writes a code outside the registry: {literals}"
 
 
 # --- problems found while writing this catalogue, since fixed ----------------------------------

@@ -27,7 +27,18 @@ from .passes.discover import (
 )
 from .passes.inline import Layer, StepRewriter
 from .passes.render import module_code, render
-from .support.diagnostics import CompileError, CompileWarning, Diagnostic, Location
+from .support.diagnostics import (
+    ARGUMENTS_WITHOUT_ATTRIBUTES,
+    INSPECT_READS_COMPILED,
+    NON_LITERAL_ARGUMENT,
+    POSITIONAL_ARGUMENTS,
+    TOO_DEEP,
+    UNREADABLE_FILE,
+    CompileError,
+    CompileWarning,
+    Diagnostic,
+    Location,
+)
 from .support.inspect_uses import THIS_STEP, native_source, string_constant
 from .support.locate import LazyLocation, Locator
 from .support.names import child_nodes, identifiers_in_text, name_nodes
@@ -56,7 +67,7 @@ def compile_file(path: Path | str, options: CompileOptions) -> str:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise CompileError([Diagnostic("DF002", f"cannot read file: {err.strerror}", Location(display))]) from None
+        raise CompileError([UNREADABLE_FILE(f"cannot read file: {err.strerror}", Location(display))]) from None
     text = decode(data, display)
     return compile_source(text, path, options)
 
@@ -73,7 +84,7 @@ def compile_source(source: str, path: Path | str, options: CompileOptions) -> st
         output = Compilation(flow_source, options).run()
     except RecursionError:
         raise CompileError(
-            [Diagnostic("DF003", "code nested too deeply for decoflow to analyse", Location(display))]
+            [TOO_DEEP("code nested too deeply for decoflow to analyse", Location(display))]
         ) from None
     finally:
         sys.setrecursionlimit(limit)
@@ -231,7 +242,7 @@ class Compilation:
                 )
             note = (LazyLocation(self.locator, self.source, use.node), f"@{use.written} used here")
             message = f"@{use.written}: {message}"
-            self.warnings.append(Diagnostic("DF601", message, found.location, (note,)))
+            self.warnings.append(INSPECT_READS_COMPILED(message, found.location, (note,)))
         return tuple(out)
 
     def _method(
@@ -325,8 +336,7 @@ class Compilation:
                 if any(a.keyword is None for a in args):
                     what = "`**` arguments" if any(a.star == "**" for a in args) else "positional arguments"
                     diagnostics.append(
-                        Diagnostic(
-                            "DF101",
+                        POSITIONAL_ARGUMENTS(
                             f"@{use.written} takes keyword arguments written out (k=v); it cannot take {what}",
                             where,
                             (defined,),
@@ -334,8 +344,7 @@ class Compilation:
                     )
                 elif args and len(info.params) == 3:
                     diagnostics.append(
-                        Diagnostic(
-                            "DF102",
+                        ARGUMENTS_WITHOUT_ATTRIBUTES(
                             f"@{use.written} is given arguments but its definition takes 3 parameters; "
                             "add a 4th (attributes) to receive them",
                             where,
@@ -347,8 +356,7 @@ class Compilation:
                         bad = self._non_literal(arg.value)
                         if bad:
                             diagnostics.append(
-                                Diagnostic(
-                                    "DF103",
+                                NON_LITERAL_ARGUMENT(
                                     f"@{use.written}: argument '{arg.keyword.value}' uses '{bad}', which is not a "
                                     "literal or a module-level name",
                                     where,

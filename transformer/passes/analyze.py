@@ -15,7 +15,19 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import BuiltinScope, GlobalScope
 
-from ..support.diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import (
+    ASYNC_DECORATOR,
+    BAD_PARAMETERS,
+    NEVER_YIELDS,
+    RETURNS_VALUE,
+    YIELD_FROM,
+    YIELD_IN_EXPRESSION,
+    YIELD_IN_LOOP,
+    YIELDS_TWICE,
+    CompileError,
+    Diagnostic,
+    Location,
+)
 from ..support.inspect_uses import InspectUse, find_inspect_uses
 from ..support.locate import LazyLocation, Locator
 from ..support.memo import NodeMemo
@@ -391,15 +403,14 @@ class GeneratorAnalyzer:
         def_where = LazyLocation(self.locator, definition.namespace.source, original)
         label = f"@{definition.name}"
         if original.asynchronous is not None:
-            raise CompileError([Diagnostic("DF305", f"{label} is an async generator; Metaflow runs only plain generators", def_where)])
+            raise CompileError([ASYNC_DECORATOR(f"{label} is an async generator; Metaflow runs only plain generators", def_where)])
         params = original.params
         if params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or params.star_kwarg or params.kwonly_params:
-            diags.append(Diagnostic("DF306", f"{label} must take 3 or 4 positional parameters (step_name, flow, inputs[, attributes])", def_where))
+            diags.append(BAD_PARAMETERS(f"{label} must take 3 or 4 positional parameters (step_name, flow, inputs[, attributes])", def_where))
         names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
         if len(names) not in (3, 4) and not diags:
             diags.append(
-                Diagnostic(
-                    "DF306",
+                BAD_PARAMETERS(
                     f"{label} takes {len(names)} parameter(s); a custom step decorator takes 3 or 4 "
                     "(step_name, flow, inputs[, attributes])",
                     def_where,
@@ -416,22 +427,22 @@ class GeneratorAnalyzer:
             finder = _YieldFinder().find(func)
         # Locations of problems are reported on the original tree: map by position in text.
         for _node in finder.awaits:
-            raise CompileError([Diagnostic("DF305", f"{label} uses async code; Metaflow runs only plain generators", def_where)])
+            raise CompileError([ASYNC_DECORATOR(f"{label} uses async code; Metaflow runs only plain generators", def_where)])
         for y in finder.in_loop:
-            diags.append(Diagnostic("DF304", f"{label} yields inside a loop; a decorator must yield exactly once", self._node_where(definition, original, func, y)))
+            diags.append(YIELD_IN_LOOP(f"{label} yields inside a loop; a decorator must yield exactly once", self._node_where(definition, original, func, y)))
         for y in finder.other_yields:
             if isinstance(y.value, cst.From):
-                diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
+                diags.append(YIELD_FROM(f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
             else:
-                diags.append(Diagnostic("DF302", f"{label} yields inside an expression; write the yield as its own statement (`yield`, `yield X` or `name = yield X`)", self._node_where(definition, original, func, y)))
+                diags.append(YIELD_IN_EXPRESSION(f"{label} yields inside an expression; write the yield as its own statement (`yield`, `yield X` or `name = yield X`)", self._node_where(definition, original, func, y)))
         for _stmt, y in finder.statement_yields:
             if isinstance(y.value, cst.From):
-                diags.append(Diagnostic("DF303", f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
+                diags.append(YIELD_FROM(f"{label} uses `yield from`; a decorator must yield a single value", self._node_where(definition, original, func, y)))
         for ret in finder.returns:
             if ret.value is not None and not (isinstance(ret.value, cst.Name) and ret.value.value == "None"):
-                diags.append(Diagnostic("DF307", f"{label} returns a value; Metaflow accepts only a bare `return` from a decorator", self._node_where(definition, original, func, ret)))
+                diags.append(RETURNS_VALUE(f"{label} returns a value; Metaflow accepts only a bare `return` from a decorator", self._node_where(definition, original, func, ret)))
         if not finder.statement_yields and not finder.other_yields and not finder.in_loop and not diags:
-            diags.append(Diagnostic("DF301", f"{label} never yields: a custom step decorator must be a generator that yields once", def_where))
+            diags.append(NEVER_YIELDS(f"{label} never yields: a custom step decorator must be a generator that yields once", def_where))
         if diags:
             raise CompileError(diags)
 
@@ -442,12 +453,12 @@ class GeneratorAnalyzer:
         ends = result.normal | result.returned
         reached_any = any(flow.at_site.values())
         if not reached_any:
-            raise CompileError([Diagnostic("DF301", f"{label} can never reach its yield", def_where)])
+            raise CompileError([NEVER_YIELDS(f"{label} can never reach its yield", def_where)])
         for i in range(len(site_stmts)):
             states = flow.normally.get(i, set())  # reached only through an exception: run time decides
             if states and 0 not in states:
                 raise CompileError(
-                    [Diagnostic("DF308", f"{label} yields twice on one path; a decorator must yield exactly once", self._node_where(definition, original, func, finder.statement_yields[i][1]))]
+                    [YIELDS_TWICE(f"{label} yields twice on one path; a decorator must yield exactly once", self._node_where(definition, original, func, finder.statement_yields[i][1]))]
                 )
 
         resolved = self._scopes(definition, func)

@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from ..support.diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import (
+    MALFORMED_SPEC,
+    WITH_NOT_A_DECORATOR,
+    WITH_NOT_FOUND,
+    WITH_UNKNOWN_NAME,
+    CompileError,
+    Diagnostic,
+    Location,
+)
 from ..support.namespace import MetaflowName, Namespace, Resolver, Unresolved
 from ..support.withspec import SpecError, WithSpec, parse_spec, python_literal
 from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, decorator_generator
@@ -55,7 +63,7 @@ class WithAttacher:
             try:
                 spec = parse_spec(raw)
             except SpecError as err:
-                diagnostics.append(Diagnostic("DF401", str(err), self.where))
+                diagnostics.append(MALFORMED_SPEC(str(err), self.where))
                 continue
             if spec.is_builtin:
                 builtins.append(self._builtin(spec))
@@ -90,8 +98,7 @@ class WithAttacher:
             static = [u for s in sites for u in s.uses if u.definition.name == spec.name]
             if not static:
                 diagnostics.append(
-                    Diagnostic(
-                        "DF404",
+                    WITH_UNKNOWN_NAME(
                         f"--with '{spec.raw}': unknown decorator '{spec.name}' (not a Metaflow step "
                         "decorator; name a custom one as module.name)",
                         self.where,
@@ -101,15 +108,15 @@ class WithAttacher:
             return DecoratorUse(static[0].definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
         if isinstance(target, Unresolved):
             where = f" (searched: {self.resolver.finder.searched})" if target.missing_module else ""
-            diagnostics.append(Diagnostic("DF402", f"--with '{spec.raw}': {target.reason}{where}", self.where))
+            diagnostics.append(WITH_NOT_FOUND(f"--with '{spec.raw}': {target.reason}{where}", self.where))
             return None
         if isinstance(target, MetaflowName):
-            diagnostics.append(Diagnostic("DF404", f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
+            diagnostics.append(WITH_UNKNOWN_NAME(f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
             return None
         generator = decorator_generator(self.resolver, target)
         if generator is None:
             diagnostics.append(
-                Diagnostic("DF403", f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)
+                WITH_NOT_A_DECORATOR(f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)
             )
             return None
         assert isinstance(generator.stmt, cst.FunctionDef)

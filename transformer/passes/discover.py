@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..support.diagnostics import CompileError, Diagnostic
+from ..support.diagnostics import (
+    BUILT_AT_RUN_TIME,
+    CLASS_OR_MUTATOR,
+    MODULE_NOT_FOUND,
+    UNRESOLVED_DECORATOR,
+    CompileError,
+    Diagnostic,
+)
 from ..support.locate import Locator
 from ..support.namespace import (
     Defined,
@@ -177,8 +184,7 @@ class StepFinder:
             target = self.resolver.expression(self.flow_ns, callee)
             if isinstance(target, Defined) and isinstance(target.stmt, cst.ClassDef) and self._is_mutator_class(target):
                 self.diagnostics.append(
-                    Diagnostic(
-                        "DF203",
+                    CLASS_OR_MUTATOR(
                         f"@{dotted_name(callee)} is a flow mutator; it may add decorators at run time, "
                         "which decoflow cannot see statically",
                         self.locator.locate(self.flow_ns.source, dec),
@@ -228,8 +234,7 @@ class StepFinder:
             if isinstance(target, Unresolved):
                 if target.missing_module:
                     self.diagnostics.append(
-                        Diagnostic(
-                            "DF201",
+                        MODULE_NOT_FOUND(
                             f"cannot find module '{target.missing_module}' for decorator "
                             f"@{written} (searched: {self.resolver.finder.searched})",
                             where(),
@@ -237,7 +242,7 @@ class StepFinder:
                     )
                 else:
                     self.diagnostics.append(
-                        Diagnostic("DF202", f"cannot resolve decorator @{written}: {target.reason}", where())
+                        UNRESOLVED_DECORATOR(f"cannot resolve decorator @{written}: {target.reason}", where())
                     )
                 continue
             assert isinstance(target, Defined)
@@ -249,8 +254,7 @@ class StepFinder:
                 continue
             if isinstance(stmt, cst.ClassDef) and self._is_mutator_class(target):
                 self.diagnostics.append(
-                    Diagnostic(
-                        "DF203",
+                    CLASS_OR_MUTATOR(
                         f"@{written} is a class-based decorator or mutator; decoflow compiles "
                         "only @user_step_decorator generators",
                         where(),
@@ -260,8 +264,7 @@ class StepFinder:
                 continue
             if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 self.diagnostics.append(
-                    Diagnostic(
-                        "DF204",
+                    BUILT_AT_RUN_TIME(
                         f"@{written} is built at run time (not a `def`); decoflow can only inline "
                         "decorators defined with @user_step_decorator on a generator function",
                         where(),

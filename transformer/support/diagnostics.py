@@ -3,6 +3,11 @@
 Every problem the compiler finds in its input becomes a `Diagnostic`; a compile that finds
 any raises `CompileError` carrying them all, and writes nothing. A compile that succeeds may
 still warn (`CompileWarning`, codes DF6xx): the output is written, the warning printed.
+
+Every code is declared once, in the registry at the end of this module (`CODES`): its
+number, its title and its section of `docs/diagnostics.md`. A pass reports a problem by
+calling the code, e.g. `YIELD_FROM(message, location)`; the tests check that the
+documentation has a section with the same title for every code, and no other.
 """
 
 from __future__ import annotations
@@ -52,3 +57,96 @@ class CompileWarning(UserWarning):
     def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
         super().__init__(diagnostic.format())
+
+
+@dataclass(frozen=True)
+class Code:
+    """A diagnostic code: `DF` and three digits, a title, and where it is documented.
+
+    The hundreds say where the problem is: 0 reading source, 1 using a decorator, 2 finding
+    it, 3 its generator, 4 a `--with` spec; 6 is a warning (the flow compiles)."""
+
+    code: str
+    title: str
+
+    @property
+    def anchor(self) -> str:
+        """The section of the documentation that explains this code."""
+        return f"docs/diagnostics.md#{self.code.lower()}"
+
+    def __call__(
+        self,
+        message: str,
+        location: Location,
+        notes: tuple[tuple[Location, str], ...] = (),
+    ) -> Diagnostic:
+        """A diagnostic of this code."""
+        return Diagnostic(self.code, message, location, notes)
+
+
+# -- the registry: every code the compiler reports --------------------------------------------
+
+# Reading source (DF0xx)
+SYNTAX_ERROR = Code("DF001", "Syntax error, or undecodable source")
+UNREADABLE_FILE = Code("DF002", "A file cannot be read")
+TOO_DEEP = Code("DF003", "Code nested too deeply to analyse")
+# Using a decorator (DF1xx)
+POSITIONAL_ARGUMENTS = Code("DF101", "Positional arguments")
+ARGUMENTS_WITHOUT_ATTRIBUTES = Code("DF102", "Arguments to a decorator that takes 3 parameters")
+NON_LITERAL_ARGUMENT = Code("DF103", "An argument value decoflow cannot carry")
+# Finding a decorator (DF2xx)
+MODULE_NOT_FOUND = Code("DF201", "The decorator's module cannot be found")
+UNRESOLVED_DECORATOR = Code("DF202", "The decorator's name cannot be followed")
+CLASS_OR_MUTATOR = Code("DF203", "A class-based decorator or a flow mutator")
+BUILT_AT_RUN_TIME = Code("DF204", "A decorator built at run time")
+# The decorator's generator (DF3xx)
+NEVER_YIELDS = Code("DF301", "The decorator never yields")
+YIELD_IN_EXPRESSION = Code("DF302", "A yield inside an expression")
+YIELD_FROM = Code("DF303", "`yield from`")
+YIELD_IN_LOOP = Code("DF304", "A yield inside a loop")
+ASYNC_DECORATOR = Code("DF305", "Async")
+BAD_PARAMETERS = Code("DF306", "Not 3 or 4 positional parameters")
+RETURNS_VALUE = Code("DF307", "`return` with a value")
+YIELDS_TWICE = Code("DF308", "Two yields on one path")
+# `--with` specs (DF4xx)
+MALFORMED_SPEC = Code("DF401", "A malformed spec")
+WITH_NOT_FOUND = Code("DF402", "The `--with` target cannot be found")
+WITH_NOT_A_DECORATOR = Code(
+    "DF403", "The `--with` target is not a `@user_step_decorator` generator"
+)
+WITH_UNKNOWN_NAME = Code(
+    "DF404",
+    "A name that is no Metaflow decorator, or a Metaflow decorator written with its module",
+)
+# Warnings (DF6xx): the flow compiles, but may behave differently
+INSPECT_READS_COMPILED = Code(
+    "DF601",
+    "`inspect` asks where a compiled step's code is, and decoflow cannot answer it with the "
+    "original",
+)
+
+CODES: tuple[Code, ...] = (
+    SYNTAX_ERROR,
+    UNREADABLE_FILE,
+    TOO_DEEP,
+    POSITIONAL_ARGUMENTS,
+    ARGUMENTS_WITHOUT_ATTRIBUTES,
+    NON_LITERAL_ARGUMENT,
+    MODULE_NOT_FOUND,
+    UNRESOLVED_DECORATOR,
+    CLASS_OR_MUTATOR,
+    BUILT_AT_RUN_TIME,
+    NEVER_YIELDS,
+    YIELD_IN_EXPRESSION,
+    YIELD_FROM,
+    YIELD_IN_LOOP,
+    ASYNC_DECORATOR,
+    BAD_PARAMETERS,
+    RETURNS_VALUE,
+    YIELDS_TWICE,
+    MALFORMED_SPEC,
+    WITH_NOT_FOUND,
+    WITH_NOT_A_DECORATOR,
+    WITH_UNKNOWN_NAME,
+    INSPECT_READS_COMPILED,
+)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .diagnostics import CompileError, Diagnostic, Location
+from .diagnostics import MODULE_NOT_FOUND, CompileError, Location
 from .source import SourceFile, read_source
 
 
@@ -155,8 +155,7 @@ class ModuleFinder:
     def not_found(self, dotted: str, where: Location) -> CompileError:
         return CompileError(
             [
-                Diagnostic(
-                    "DF201",
+                MODULE_NOT_FOUND(
                     f"cannot find module '{dotted}' (searched: {self.searched})",
                     where,
                 )

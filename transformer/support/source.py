@@ -12,7 +12,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from .diagnostics import CompileError, Diagnostic, Location
+from .diagnostics import SYNTAX_ERROR, TOO_DEEP, UNREADABLE_FILE, CompileError, Diagnostic, Location
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def decode(data: bytes, display: str) -> str:
         return data.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as err:
         raise CompileError(
-            [Diagnostic("DF001", f"cannot decode source: {err}", Location(display))]
+            [SYNTAX_ERROR(f"cannot decode source: {err}", Location(display))]
         ) from None
 
 
@@ -72,12 +72,12 @@ def _check_nesting(text: str, display: str) -> None:
             line = text.count("\n", 0, match.start()) + 1
             column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
             raise CompileError(
-                [Diagnostic("DF001", "syntax error: too many nested parentheses", Location(display, line, column))]
+                [SYNTAX_ERROR("syntax error: too many nested parentheses", Location(display, line, column))]
             )
 
 
 def _syntax_error(err: SyntaxError, display: str) -> Diagnostic:
-    return Diagnostic("DF001", f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))
+    return SYNTAX_ERROR(f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))
 
 
 def _python_syntax_error(text: str, display: str) -> Diagnostic | None:
@@ -106,7 +106,7 @@ def _check_depth(text: str, display: str) -> None:
         raise CompileError([_syntax_error(err, display)]) from None
     except (RecursionError, MemoryError):
         raise CompileError(
-            [Diagnostic("DF003", "code nested too deeply (Python itself refuses it)", Location(display))]
+            [TOO_DEEP("code nested too deeply (Python itself refuses it)", Location(display))]
         ) from None
     except ValueError:
         return  # e.g. a NUL byte: the parse below reports it
@@ -116,7 +116,7 @@ def _check_depth(text: str, display: str) -> None:
         if depth > MAX_EXPRESSION_DEPTH:
             line = getattr(node, "lineno", 1)
             raise CompileError(
-                [Diagnostic("DF003", f"expression nested too deeply for decoflow (over {MAX_EXPRESSION_DEPTH} levels)", Location(display, line, 1))]
+                [TOO_DEEP(f"expression nested too deeply for decoflow (over {MAX_EXPRESSION_DEPTH} levels)", Location(display, line, 1))]
             )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
@@ -131,11 +131,11 @@ def parse_text(text: str, path: Path, display: str) -> SourceFile:
         found = _python_syntax_error(text, display)
         if found is None:
             message = str(err.message).splitlines()[0] if err.message else "invalid syntax"
-            found = Diagnostic("DF001", f"syntax error: {message}", Location(display, err.raw_line, err.raw_column + 1))
+            found = SYNTAX_ERROR(f"syntax error: {message}", Location(display, err.raw_line, err.raw_column + 1))
         raise CompileError([found]) from None
     except (RecursionError, MemoryError):
         raise CompileError(
-            [Diagnostic("DF001", "source too deeply nested to parse", Location(display))]
+            [SYNTAX_ERROR("source too deeply nested to parse", Location(display))]
         ) from None
     return SourceFile(path=path, display=display, text=text, module=module)
 
@@ -146,7 +146,7 @@ def read_source(path: Path, display: str) -> SourceFile:
         data = path.read_bytes()
     except OSError as err:
         raise CompileError(
-            [Diagnostic("DF002", f"cannot read file: {err.strerror}", Location(display))]
+            [UNREADABLE_FILE(f"cannot read file: {err.strerror}", Location(display))]
         ) from None
     text = decode(data, display)
     if text.startswith("\ufeff"):
