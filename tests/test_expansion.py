@@ -198,7 +198,7 @@ def test_faults_are_located_and_do_not_stop_the_batch(tmp_path: Path) -> None:
 
 def test_no_suitable_metaflow_names_the_mutator(tmp_path: Path) -> None:
     (request,) = _bad_flows(tmp_path, "boom")
-    from decoflow.transformer.diagnostics import Location
+    from decoflow.transformer.support.diagnostics import Location
 
     request = FlowRequest(request.path, blame=Location("boomflow.py", 6, 1), blame_name="@boom")
     for python, found in ((old_python(), "2.15.21"), ("/usr/bin/python3", "not installed")):

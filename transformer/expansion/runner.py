@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import CompileError, Diagnostic, Location
 from .result import Expansion
 
 CHILD = Path(__file__).with_name("child.py")
