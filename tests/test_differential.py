@@ -170,6 +170,12 @@ CASES: list[Case] = [
     ),
     Case(
         "fidelity",
+        "helpersflow.py",
+        source_contains=("def fmt(value):", "COUNT = helperdecos_COUNT\n", "helperdecos = types."),
+        source_lacks=("\nimport helperdecos", "\nfrom helperdecos", "user_step_decorator"),
+    ),
+    Case(
+        "fidelity",
         "sourceflow.py",
         source_contains=("START_SOURCE = (\n",),
         source_lacks=("import inspect", "getsource(", "source_of("),

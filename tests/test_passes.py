@@ -208,6 +208,12 @@ def one_decorated_step(name: str) -> str:
     """
 
 
+def with_body_line(flow: str, code: str) -> str:
+    """`flow` (from `one_decorated_step`) with `code` first in the body of `start`."""
+    body = "            self.next(self.end)"
+    return flow.replace(body, f"            {code}\n{body}", 1)
+
+
 def compile_text(tmp_path: Path, flow: str, decos: str = DECOS, **opts) -> str:
     (tmp_path / "decos.py").write_text(decos)
     (tmp_path / "flow.py").write_text(dedent(flow))
@@ -532,8 +538,7 @@ STEP_NAMED = dedent(
 def test_decorator_local_renamed_when_the_step_uses_its_own_name(tmp_path: Path) -> None:
     """The names a step uses include its own name where the body uses it (`start = ...` in
     step `start`): the decorator's `start` must not be the body's."""
-    body = '            start = "the body\'s"\n            self.next(self.end)'
-    flow = one_decorated_step("timer").replace("            self.next(self.end)", body, 1)
+    flow = with_body_line(one_decorated_step("timer"), 'start = "the body\'s"')
     out = compile_text(tmp_path, flow, STEP_NAMED)
     assert "timer_start = time.time()" in out
     assert "self.took = time.time() - timer_start" in out
@@ -640,3 +645,47 @@ def test_getsource_of_a_base_class_step_and_of_other_things(tmp_path: Path) -> N
     assert f"END_SOURCE = (\n{end})" in out
     assert "inspect.getsource(self.some_artifact)" in out
     assert "inspect.getsourcelines(self.end)[1]" in out and "import inspect" in out
+
+
+# --- helpers the flow imports from a decorator module for its own use (issue 14, item 4) -----
+
+
+@pytest.mark.parametrize(
+    ("imports", "call", "expected"),
+    [
+        ("from decos import timer, stamp", "stamp()", ["def stamp():", "self.own = stamp()"]),
+        (
+            "from decos import timer, stamp as st",
+            "st()",
+            ["def st():", "start = st()", "self.own = st()"],
+        ),
+        (
+            "import decos\n    from decos import timer",
+            "decos.stamp()",
+            ["def decos_stamp():", "decos = types.SimpleNamespace(stamp=decos_stamp)"],
+        ),
+    ],
+)
+def test_flow_helpers_from_a_decorator_module_are_carried(
+    tmp_path: Path, imports: str, call: str, expected: list[str]
+) -> None:
+    """Carried like the decorators' helpers, under the flow's own name (one object shared
+    with the decorators), and the import dropped: the output needs neither the module nor
+    Metaflow 2.16."""
+    flow = one_decorated_step("timer").replace("from decos import timer", imports)
+    flow = with_body_line(flow, f"self.own = {call}")
+    out = compile_text(tmp_path, flow)
+    for text in expected:
+        assert text in out
+    assert "\nfrom decos" not in out and "import decos" not in out and "def timer" not in out
+    assert out.count("def ") - out.count("def decoflow_") == 3  # the helper, start, end
+
+
+def test_flow_import_of_a_decorator_module_used_bare_is_kept(tmp_path: Path) -> None:
+    """A module the flow passes around as a value cannot be carried as a namespace of what
+    it reads: the import stays (a known gap); a helper imported and never read just goes."""
+    imports = "import decos\n    from decos import timer, unused"
+    flow = one_decorated_step("timer").replace("from decos import timer", imports)
+    flow = with_body_line(flow, "self.mod = str(decos)")
+    out = compile_text(tmp_path, flow)
+    assert "import decos\n" in out and "unused" not in out and "\nfrom decos" not in out

@@ -47,7 +47,9 @@ from .support.namespace import (
     ImportFrom,
     ImportModule,
     MetaflowName,
+    Namespace,
     Resolver,
+    Unresolved,
     build_namespace,
 )
 from .support.paths import display_path, find_root
@@ -145,6 +147,8 @@ class Compilation:
 
         reserved = identifiers_in_text(self.source.text) | set(helper_names())
         carrier = Carrier(self.resolver, self.flow_ns, reserved)
+        used, attributes = self._flow_reads(sites, in_flow_defs, infos)
+        own, aliases = self._carry_flow_imports(carrier, used, attributes)
         runtime: set[str] = set()
         plans: list[tuple[StepSite, list[Layer]]] = []
         for site in sites:
@@ -164,6 +168,8 @@ class Compilation:
         carried_defs = carrier.definitions() + [("the modules above, as objects", n) for n in namespaces]
         origin = f"{self.source.display} (a step's source, as inspect.getsource reads it there)"
         carried_defs += [(origin, string_constant(n, text)) for n, text in self._sources.values()]
+        origin = f"{self.source.display} (what it imported from them)"
+        carried_defs += [(origin, cst.parse_statement(f"{n} = {out}")) for n, out in aliases]
         carried_imports = carrier.import_lines()
         # What a step's locals must not shadow: the module's names, carried names, helpers.
         module_names = set(self.flow_ns.names) | set(helper_names()) | (carrier.alloc.taken - reserved)
@@ -185,13 +191,13 @@ class Compilation:
                 alias = f" as {b.local_name}" if b.local_name != b.spec.name else ""
                 carried_imports.insert(0, cst.parse_statement(f"from metaflow import {b.spec.name}{alias}"))  # type: ignore[arg-type]
 
-        droppable = self._droppable_imports()
+        droppable = self._droppable_imports() | own
         module = render(
             self.source.module,
             steps=steps,
             removed_defs={id(stmt) for stmt in in_flow_defs.values()},
             droppable_imports=droppable,
-            still_used=self._names_still_used(sites, in_flow_defs, infos) if droppable else set(),
+            still_used=used - own,
             carried_imports=carried_imports,
             carried_defs=carried_defs,
             runtime_defs=helper_definitions(runtime),
@@ -395,22 +401,29 @@ class Compilation:
         bad = [n for n in candidates if n not in local]
         return bad[0] if bad else None
 
-    def _names_still_used(
+    def _flow_reads(
         self, sites: list[StepSite], in_flow_defs: dict[str, cst.BaseStatement], infos: dict[tuple[str, str], GeneratorInfo]
-    ) -> set[str]:
+    ) -> tuple[set[str], dict[str, set[str]]]:
         """Flow-level names the output still reads, found with the fast `ast` parser: all names
-        of the flow except those only in removed custom decorator uses and definitions."""
+        of the flow except those only in removed custom decorator uses and definitions; and
+        for each, the attributes the flow reads from it ("" when it is read bare)."""
         custom = {(s.class_name, s.name): {u.written for u in s.uses if not u.via_with} for s in sites}
         removed = {n for n, stmt in in_flow_defs.items() if isinstance(stmt, cst.FunctionDef)}
         removed_assignments = set(in_flow_defs) - removed
         used: set[str] = set()
+        attributes: dict[str, set[str]] = {}
 
         def collect(node: ast.AST) -> None:
-            used.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+            nodes = list(ast.walk(node))
+            bases = {id(n.value): n.attr for n in nodes if isinstance(n, ast.Attribute)}
+            for n in nodes:
+                if isinstance(n, ast.Name):
+                    used.add(n.id)
+                    attributes.setdefault(n.id, set()).add(bases.get(id(n), ""))
 
         tree = self._ast
-        if tree is None:
-            return set(identifiers_in_text(self.source.text))  # libcst accepted what Python did not: keep every import
+        if tree is None:  # libcst accepted what Python did not: keep every import
+            return set(identifiers_in_text(self.source.text)), {}
         for stmt in tree.body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 continue
@@ -448,7 +461,62 @@ class Compilation:
         for info in infos.values():
             if info.definition.in_flow:
                 used |= info.global_names
-        return used
+        return used, attributes
+
+    def _carry_flow_imports(
+        self, carrier: Carrier, used: set[str], attributes: dict[str, set[str]]
+    ) -> tuple[set[str], list[tuple[str, str]]]:
+        """Names the flow imports for its own use from a module the output does not import
+        (a decorator module: it needs Metaflow 2.16+): carried like the decorators' helpers,
+        under the same output names (one object, as natively), and their imports dropped.
+        Returns those names, and `name = output name` for each carried under another name."""
+        own: set[str] = set()
+        aliases: list[tuple[str, str]] = []
+        wanted: list[tuple[str, Namespace, str | None]] = []  # flow name, module, name in it
+        for name, binding in self.flow_ns.bindings.items():
+            if isinstance(binding, ImportFrom):
+                module = binding.module
+            elif isinstance(binding, ImportModule) and "." not in binding.dotted:
+                module = binding.dotted
+            else:
+                continue
+            if not module or not carrier.carries_module(self.flow_ns, module):
+                continue
+            found = self.resolver.namespace_of(module)
+            if isinstance(found, Unresolved):
+                continue
+            if isinstance(binding, ImportFrom) and binding.name not in found.bindings:
+                continue  # nothing to carry (fails as natively)
+            target = self.resolver.resolve(self.flow_ns, name)
+            if isinstance(target, MetaflowName) or decorator_generator(self.resolver, target):
+                continue  # a custom decorator (dropped anyway), or Metaflow's own
+            if name not in used:
+                own.add(name)  # imported, never read: the import goes
+            elif isinstance(binding, ImportFrom):
+                carrier.prefer(found, binding.name, name)
+                wanted.append((name, found, binding.name))
+            else:
+                wanted.append((name, found, None))
+        for name, found, member in sorted(wanted, key=lambda w: w[2] is None):  # modules last
+            if member is not None:
+                out = carrier.output_name(found, member, attributes.get(name))
+            else:
+                members = self._module_members(found, attributes.get(name))
+                if members is None:
+                    continue  # used as a value, not only through attributes: kept imported
+                out = carrier.flow_module(found, name, members)
+            own.add(name)
+            if out != name:
+                aliases.append((name, out))
+        return own, aliases
+
+    def _module_members(self, module: Namespace, attributes: set[str] | None) -> set[str] | None:
+        """What the flow reads from `module` (`decos.fmt`), custom decorators aside; None when
+        it reads the module bare (or that is not known)."""
+        if attributes is None or "" in attributes:
+            return None
+        resolve = self.resolver.resolve
+        return {a for a in attributes if not decorator_generator(self.resolver, resolve(module, a))}
 
     def _droppable_imports(self) -> set[str]:
         """Flow-level names bound to custom decorators, their modules, or 2.16+-only names."""

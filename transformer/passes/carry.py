@@ -81,6 +81,19 @@ _RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
 _BINDINGS: NodeMemo[dict] = NodeMemo()
 
 
+def _rebinds(ns: Namespace, name: str) -> bool:
+    """Whether module `ns` declares `global name` somewhere (a function rebinds it)."""
+    if "global" not in ns.source.text:
+        return False
+    stack: list[cst.CSTNode] = [ns.source.module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Global) and any(item.name.value == name for item in node.names):
+            return True
+        stack.extend(child_nodes(node))
+    return False
+
+
 def _bindings_of(ns: Namespace, stmt: cst.BaseStatement) -> dict:
     """The top-level names one statement of `ns` binds, with what each is bound to."""
 
@@ -191,6 +204,9 @@ class Carrier:
         self._def_order: list[tuple[str, int]] = []
         self._namespaces: dict[str, tuple[str, Namespace, set[str]]] = {}  # dotted -> (name, ns, attrs)
         self._module_keys: dict[tuple[str, str], str] = {}  # (module path, name) -> dotted module
+        self._prefer: str | None = None  # the output name the next carried definition takes
+        self._preferred: dict[tuple[str, str], str] = {}  # (module path, name) -> see `prefer`
+        self._adopted: set[str] = set()  # flow names given to carried code
 
     # -- public ---------------------------------------------------------------------------
 
@@ -206,10 +222,43 @@ class Carrier:
             return name
         key = (str(ns.source.path), name)
         if key not in self._names:
+            self._prefer = self._preferred.pop(key, None)  # taken by its first claim
             self._names[key] = self._carry(ns, name, attrs)
+            self._prefer = None
         elif attrs and key in self._module_keys:
             self._module_object(self._module_keys[key], name, attrs)
         return self._names[key]
+
+    def carries_module(self, ns: Namespace, dotted: str) -> bool:
+        """Whether code of module `dotted`, imported by `ns`, is carried (not imported)."""
+        return self._is_carried_module(ns, dotted)
+
+    def prefer(self, ns: Namespace, name: str, as_name: str) -> None:
+        """The flow imports module-level `name` of `ns` as `as_name` for its own use (the
+        import is dropped): carry it under `as_name` itself, so that the flow and the
+        decorators share it under the flow's name, unless it is rebound (`global`) where it
+        is defined (the flow's import keeps the value it had; see `output_name`), or carried
+        already. Call before carrying anything, for every such import."""
+        target = self.resolver.resolve(ns, name)
+        keys = [(str(ns.source.path), name)]
+        if isinstance(target, Defined):
+            if _rebinds(target.namespace, target.name):
+                return
+            keys.append((str(target.namespace.source.path), target.name))
+        if not _rebinds(ns, name):
+            for key in keys:
+                self._preferred.setdefault(key, as_name)
+
+    def flow_module(self, module: Namespace, as_name: str, members: set[str]) -> str:
+        """The output name of carried `module`, which the flow imports as `as_name` and reads
+        `members` of: a namespace of them, named `as_name` if it is made here."""
+        dotted = module.ref.name if module.ref else ""
+        if dotted not in self._namespaces:
+            self._prefer = as_name
+        try:
+            return self._module_object(dotted, as_name, members)
+        finally:
+            self._prefer = None
 
     def import_lines(self) -> list[cst.SimpleStatementLine]:
         return [self._imports[k][1] for k in self._import_order]
@@ -308,7 +357,9 @@ class Carrier:
         if not isinstance(target, Namespace):
             return name
         if dotted not in self._namespaces:
-            out = self.alloc.claim(name if self.alloc.is_free(name) else f"{dotted.replace('.', '_')}")
+            out = self._take_preferred() or self.alloc.claim(
+                name if self.alloc.is_free(name) else f"{dotted.replace('.', '_')}"
+            )
             self._namespaces[dotted] = (out, target, set())
         out, target, members = self._namespaces[dotted]
         wanted = set(attrs) - {""}
@@ -345,7 +396,7 @@ class Carrier:
             line = cst.parse_statement(f"import {self._written_module(binding)}")
         else:
             stem = (key[1] or "mod").split(".")[-1]
-            out = self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
+            out = self._take_preferred() or self._claim(name, stem)
             if isinstance(binding, ImportModule):
                 line = cst.parse_statement(f"import {binding.dotted}" + (f" as {out}" if out != binding.dotted else ""))
             else:
@@ -372,10 +423,23 @@ class Carrier:
     def _definition(self, ns: Namespace, name: str, binding: Definition) -> str:
         index = next(i for i, s in enumerate(ns.source.module.body) if s is binding.stmt)
         stem = ns.source.path.stem if ns.source.path.stem != "__init__" else ns.source.path.parent.name
-        out = self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
+        out = self._take_preferred() or self._claim(name, stem)
         self._names[(str(ns.source.path), name)] = out
         self._statement(ns, index)
         return out
+
+    def _claim(self, name: str, stem: str) -> str:
+        return self.alloc.claim(name if self.alloc.is_free(name) else f"{stem}_{name}")
+
+    def _take_preferred(self) -> str | None:
+        """The name asked for by `prefer`/`flow_module`, once (the flow's own name for what
+        it imported: free once its import is dropped)."""
+        preferred, self._prefer = self._prefer, None
+        if preferred is None or preferred in self._adopted:
+            return None
+        self._adopted.add(preferred)
+        self.alloc.reserve(preferred)
+        return preferred
 
     def _statement(self, ns: Namespace, index: int) -> None:
         """Carry top-level statement `index` of `ns` after what it reads."""
