@@ -17,7 +17,7 @@ import libcst as cst
 from libcst.metadata import GlobalScope
 
 from ..support.memo import NodeMemo
-from ..support.names import NameAllocator, attribute_uses, name_nodes
+from ..support.names import NameAllocator, attribute_uses, child_nodes, name_nodes
 from ..support.namespace import (
     METAFLOW,
     Defined,
