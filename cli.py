@@ -269,6 +269,11 @@ def _write_stdout(text: str) -> None:
     help="With `-`: the path the source on stdin stands for (resolves its imports).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Processes to compile with (default: CPUs).")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Compile every flow: neither read nor write the cache of compiled flows.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Also name the outputs that were up to date.")
 @guard_internal_errors
@@ -282,6 +287,7 @@ def compile_command(
     exit_nonzero_on_change: bool,
     stdin_filename: Path | None,
     jobs: int | None,
+    no_cache: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -320,29 +326,43 @@ def compile_command(
             "or run with no FILES to use [tool.decoflow]"
         )
 
-    outcomes = compile_tasks(
-        [CompileTask(t.source, t.options, t.text) for t in targets], jobs=jobs
+    caches = None if no_cache else Caches()
+    lookups = [caches.lookup(t) if caches is not None else None for t in targets]
+    misses = [t for t, found in zip(targets, lookups) if found is None or found.output is None]
+    compiled = iter(
+        compile_tasks([CompileTask(t.source, t.options, t.text) for t in misses], jobs=jobs)
+        if misses
+        else []
     )
 
     status = EXIT_OK
     internal = False
-    for target, outcome in zip(targets, outcomes):
-        for warning in outcome.warnings:  # compiled, but may differ from the original (DF6xx)
-            click.echo(warning.format(), err=True)
-        if outcome.internal_error is not None:
-            click.echo(internal_error_line(outcome.internal_error), err=True)
-            internal = True
-            continue
-        if not outcome.ok:
-            for diagnostic in outcome.diagnostics:
-                click.echo(diagnostic.format(), err=True)
-            status = EXIT_FAILED
-            continue
-        assert outcome.code is not None
+    for target, found in zip(targets, lookups):
+        if found is not None and found.output is not None:
+            new = found.output
+            for line in found.warnings:  # as when it was compiled (DF6xx)
+                click.echo(line, err=True)
+        else:
+            outcome = next(compiled)
+            warnings = [warning.format() for warning in outcome.warnings]
+            for line in warnings:  # compiled, but may differ from the original (DF6xx)
+                click.echo(line, err=True)
+            if outcome.internal_error is not None:
+                click.echo(internal_error_line(outcome.internal_error), err=True)
+                internal = True
+                continue
+            if not outcome.ok:
+                for diagnostic in outcome.diagnostics:
+                    click.echo(diagnostic.format(), err=True)
+                status = EXIT_FAILED
+                continue
+            assert outcome.code is not None
+            new = outcome.code.encode("utf-8", errors="surrogateescape")
+            if found is not None and caches is not None:
+                caches.store(target, found, new, outcome.reads, warnings)
         if target.output is None:
-            _write_stdout(outcome.code)
+            click.echo(new, nl=False)  # bytes: written as they are
             continue
-        new = outcome.code.encode("utf-8", errors="surrogateescape")
         try:
             old = read_bytes_or_none(target.output)
         except OSError as err:
@@ -371,9 +391,58 @@ def compile_command(
             status = EXIT_FAILED
         if not quiet:
             click.echo(f"wrote {shown(target.output)}", err=True)
+    if caches is not None and verbose and not quiet:
+        for problem in caches.problems():
+            click.echo(f"note: the cache could not be written ({problem})", err=True)
     if internal:
         sys.exit(EXIT_INTERNAL)
     sys.exit(status)
+
+
+class Caches:
+    """The cache of compiled flows of each project the targets belong to (`decoflow.cache`).
+    Flows read from stdin are not cached."""
+
+    def __init__(self) -> None:
+        self._by_folder: dict[Path, Any] = {}
+
+    def _of(self, target: Target) -> Any:
+        from decoflow.cache import Cache, folder_for
+
+        folder = folder_for(target.options.project_root)
+        if folder not in self._by_folder:
+            self._by_folder[folder] = Cache(folder)
+        return self._by_folder[folder]
+
+    def lookup(self, target: Target) -> Any:
+        """The `cache.Lookup` of a target (None: not cached)."""
+        if target.text is not None or target.options.project_root is None:
+            return None
+        return self._of(target).lookup(target.source, target.options)
+
+    def store(
+        self, target: Target, found: Any, output: bytes, reads: Any, warnings: Sequence[str]
+    ) -> None:
+        if reads is not None:
+            self._of(target).store(found, output, reads, warnings)
+
+    def problems(self) -> list[str]:
+        return [cache.problem for cache in self._by_folder.values() if cache.problem is not None]
+
+
+@main.command("clean")
+@guard_internal_errors
+def clean_command() -> None:
+    """Remove the cache of compiled flows: `.decoflow_cache` at the root of the project
+    around the working directory, or $DECOFLOW_CACHE_DIR."""
+    from decoflow.cache import clear, folder_for, is_cache_folder
+    from decoflow.project import find_root
+
+    folder = folder_for(find_root(Path.cwd()))
+    if folder.exists() and not is_cache_folder(folder):
+        usage_error(f"{shown(folder)} is not a decoflow cache: not removed")
+    if clear(folder):
+        click.echo(f"removed {shown(folder)}", err=True)
 
 
 # -- explain ---------------------------------------------------------------------------------

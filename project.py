@@ -194,12 +194,14 @@ class Task:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of a `Task`: the compiled code, or diagnostics, or an internal error."""
+    """The result of a `Task`: the compiled code, or diagnostics, or an internal error; and
+    what the compile read (`Reads`: for the cache of outputs)."""
 
     code: str | None = None
     diagnostics: tuple[Any, ...] = ()
     internal_error: str | None = None
     warnings: tuple[Any, ...] = ()  # Diagnostics of the compile's CompileWarnings (DF6xx)
+    reads: Any = None  # Reads: what the compile read (for the cache)
 
     @property
     def ok(self) -> bool:
@@ -221,25 +223,26 @@ def compile_task(task: Task) -> Outcome:
     """
     import warnings
 
-    from .transformer import CompileError, CompileWarning
+    from .transformer import CompileError, CompileWarning, Reads
 
+    reads = Reads()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CompileWarning)
         try:
             if task.text is None:
                 from .transformer import compile_file
 
-                code = compile_file(task.path, task.options)
+                code = compile_file(task.path, task.options, reads)
             else:
                 from .transformer import compile_source
 
-                code = compile_source(task.text, task.path, task.options)
+                code = compile_source(task.text, task.path, task.options, reads)
         except CompileError as err:
             return Outcome(diagnostics=tuple(err.diagnostics))
         except Exception as err:  # noqa: BLE001 - reported as an internal error, never a traceback
             return Outcome(internal_error=describe_exception(err))
     found = tuple(w.message.diagnostic for w in caught if isinstance(w.message, CompileWarning))
-    return Outcome(code=code, warnings=found)
+    return Outcome(code=code, warnings=found, reads=reads)
 
 
 def _compile_chunk(tasks: Sequence[Task]) -> list[Outcome]:

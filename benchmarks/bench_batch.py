@@ -68,14 +68,16 @@ def measure(pairs: int = 3, count: int = 300, steps: int = 12) -> Measure:
         names = [str(p.relative_to(root)) for p in flows]
         out = root / "out"
         bare_out = root / "bare"
-        env = clean_env()
+        cache = root / "cache"
+        env = clean_env(DECOFLOW_CACHE_DIR=str(cache))
         if out_dir:
             command = [*decoflow_command(), "compile", *names, "--out-dir", str(out), "-q"]
         else:
             command = [str(PYTHON), "-c", API_MANY, str(out), *names]
 
-        def run_decoflow() -> float:
+        def run_decoflow() -> float:  # a cold build: no outputs, an empty cache
             reset_dir(out)
+            reset_dir(cache)
             elapsed = run_timed(command, cwd=root, env=env)
             written = len(list(out.rglob("*.py")))
             if written != count:

@@ -18,6 +18,7 @@ from common import (
     compile_bytecode,
     decoflow_command,
     paired,
+    reset_dir,
     run_timed,
     say,
 )
@@ -42,10 +43,12 @@ def measure(pairs: int = 15, steps: int = 8) -> Measure:
         bare_out = root / "bare" / "benchflow.py"
         out.parent.mkdir()
         bare_out.parent.mkdir()
-        env = clean_env()
+        cache = root / "cache"
+        env = clean_env(DECOFLOW_CACHE_DIR=str(cache))
 
-        def run_decoflow() -> float:
+        def run_decoflow() -> float:  # a cold compile: no output, an empty cache
             out.unlink(missing_ok=True)
+            reset_dir(cache)
             return run_timed(
                 [*decoflow_command(), "compile", str(flow), "-o", str(out)], cwd=root, env=env
             )

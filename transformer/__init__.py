@@ -2,12 +2,13 @@
 
 Public API:
 
-    compile_file(path, options=CompileOptions()) -> str       # the compiled flow's source
-    compile_source(source, path, options=CompileOptions()) -> str
+    compile_file(path, options=CompileOptions(), reads=None) -> str   # the compiled flow's source
+    compile_source(source, path, options=CompileOptions(), reads=None) -> str
 
 Both raise `CompileError` (see `support/diagnostics.py`) when the input cannot be compiled,
 and issue a `CompileWarning` (Python's `warnings`) for what compiles but may differ from the
-original.
+original. Given a `Reads` (`support/reads.py`), they record in it every file the compile read
+and every path it looked at to find a module: what a cache of outputs must check.
 
 Layout
 ------
@@ -35,18 +36,21 @@ numbered in their docstrings in the order they run:
 fast read-only walks), `code` (small statement builders), `scopes` (libcst scopes, resolved
 once per module), `memo` (results kept per syntax-tree node), `returns` (return elimination),
 `step_facts` (facts about steps read with Python's `ast`), `withspec` (`--with` syntax),
-`runtime_helpers` (the helpers emitted into compiled flows, from `decoflow/runtime/`), and
-`paths` (project root, displayed paths).
+`runtime_helpers` (the helpers emitted into compiled flows, from `decoflow/runtime/`),
+`paths` (project root, displayed paths), and `reads` (what a compile read, for the cache;
+standard library only).
 
 `expansion/` (when present) runs Metaflow in a child process for what cannot be read
 statically. The command line (`decoflow/cli.py`) and its batch plumbing (`project.py`:
-configuration, process pool, atomic writes) and `explain.py` sit beside this package.
+configuration, process pool, atomic writes), `cache.py` (the cache of compiled flows) and
+`explain.py` sit beside this package.
 """
 
 from __future__ import annotations
 
 from .options import CompileOptions
 from .support.diagnostics import CompileError, CompileWarning, Diagnostic, Location
+from .support.reads import Reads
 
 __all__ = [
     "CompileError",
@@ -54,18 +58,21 @@ __all__ = [
     "CompileWarning",
     "Diagnostic",
     "Location",
+    "Reads",
     "compile_file",
     "compile_source",
 ]
 
 
-def compile_file(path, options: CompileOptions | None = None) -> str:
+def compile_file(path, options: CompileOptions | None = None, reads: Reads | None = None) -> str:
     from .pipeline import compile_file as _compile_file
 
-    return _compile_file(path, options or CompileOptions())
+    return _compile_file(path, options or CompileOptions(), reads)
 
 
-def compile_source(source: str, path, options: CompileOptions | None = None) -> str:
+def compile_source(
+    source: str, path, options: CompileOptions | None = None, reads: Reads | None = None
+) -> str:
     from .pipeline import compile_source as _compile_source
 
-    return _compile_source(source, path, options or CompileOptions())
+    return _compile_source(source, path, options or CompileOptions(), reads)

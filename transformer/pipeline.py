@@ -53,6 +53,7 @@ from .support.namespace import (
     build_namespace,
 )
 from .support.paths import display_path, find_root
+from .support.reads import Reads
 from .support.resolve import ModuleFinder, pythonpath_roots
 from .support.runtime_helpers import helper_definitions, helper_names
 from .support.source import SourceFile, decode, parse_text
@@ -62,19 +63,26 @@ if TYPE_CHECKING:
     from .passes.attach import BuiltinAttach
 
 
-def compile_file(path: Path | str, options: CompileOptions) -> str:
+def compile_file(path: Path | str, options: CompileOptions, reads: Reads | None = None) -> str:
+    """The compiled flow. `reads`, when given, records what the compile read (the flow file
+    and every module looked up, found or not)."""
     path = Path(path).resolve()
     root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     try:
+        if reads is not None:
+            st = path.stat()
+            reads.files[path] = (st.st_size, st.st_mtime_ns)
         data = path.read_bytes()
     except OSError as err:
         raise CompileError([UNREADABLE_FILE(f"cannot read file: {err.strerror}", Location(display))]) from None
     text = decode(data, display)
-    return compile_source(text, path, options)
+    return compile_source(text, path, options, reads)
 
 
-def compile_source(source: str, path: Path | str, options: CompileOptions) -> str:
+def compile_source(
+    source: str, path: Path | str, options: CompileOptions, reads: Reads | None = None
+) -> str:
     path = Path(path).resolve()
     root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
@@ -83,7 +91,7 @@ def compile_source(source: str, path: Path | str, options: CompileOptions) -> st
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))  # long expressions make libcst's visitors recurse deeply
     try:
-        output = Compilation(flow_source, options).run()
+        output = Compilation(flow_source, options, reads).run()
     except RecursionError:
         raise CompileError(
             [TOO_DEEP("code nested too deeply for decoflow to analyse", Location(display))]
@@ -111,11 +119,11 @@ def _read_only_in(info: GeneratorInfo, calls: set[int]) -> set[str]:
 class Compilation:
     """One flow file being compiled."""
 
-    def __init__(self, source: SourceFile, options: CompileOptions) -> None:
+    def __init__(self, source: SourceFile, options: CompileOptions, reads: Reads | None = None) -> None:
         self.source = source
         self.options = options
         roots = (source.path.parent, *options.search_path, *pythonpath_roots())
-        self.finder = ModuleFinder(roots)
+        self.finder = ModuleFinder(roots, reads)
         self.resolver = Resolver(self.finder)
         self.locator = Locator()
         self.flow_ns = build_namespace(source, None)

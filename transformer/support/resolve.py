@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import MODULE_NOT_FOUND, CompileError, Location
+from .reads import Reads, path_kind
 from .source import SourceFile, read_source
 
 
@@ -77,11 +78,13 @@ def parse_cached(path: Path, display: str) -> SourceFile:
 
 
 class ModuleFinder:
-    """Looks modules up by dotted name; parses are shared across compiles (`parse_cached`)."""
+    """Looks modules up by dotted name; parses are shared across compiles (`parse_cached`).
+    Every path it looks at and every file it reads is recorded in `reads`."""
 
-    def __init__(self, local_roots: tuple[Path, ...]) -> None:
+    def __init__(self, local_roots: tuple[Path, ...], reads: Reads | None = None) -> None:
         self.local_roots = tuple(dict.fromkeys(r.resolve() for r in local_roots))
         self._found: dict[str, ModuleRef | None] = {}
+        self.reads = reads if reads is not None else Reads()
 
     @functools.cached_property
     def external_roots(self) -> tuple[Path, ...]:
@@ -118,21 +121,24 @@ class ModuleFinder:
         self._found[dotted] = result
         return result
 
-    @staticmethod
-    def _find_in(root: Path, dotted: str, external: bool) -> ModuleRef | None:
+    def _kind(self, path: Path) -> str | None:
+        kind = self.reads.probes[path] = path_kind(path)
+        return kind
+
+    def _find_in(self, root: Path, dotted: str, external: bool) -> ModuleRef | None:
         parts = dotted.split(".")
         folder = root
         for part in parts[:-1]:
             folder = folder / part
-            if not folder.is_dir():
+            if self._kind(folder) != "dir":
                 return None
         last = parts[-1]
         package = folder / last
-        if (package / "__init__.py").is_file():
+        if self._kind(package / "__init__.py") == "file":
             return ModuleRef(dotted, package / "__init__.py", root, True, external)
-        if (folder / f"{last}.py").is_file():
+        if self._kind(folder / f"{last}.py") == "file":
             return ModuleRef(dotted, folder / f"{last}.py", root, False, external)
-        if package.is_dir():  # a namespace package: no code of its own
+        if self._kind(package) == "dir":  # a namespace package: no code of its own
             return ModuleRef(dotted, package, root, True, external)
         return None
 
@@ -150,6 +156,11 @@ class ModuleFinder:
         return ".".join([*base, *([module] if module else [])]) or None
 
     def parse(self, ref: ModuleRef) -> SourceFile:
+        try:
+            st = os.stat(ref.path)
+            self.reads.files[ref.path] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            self.reads.files[ref.path] = None
         return parse_cached(ref.path, ref.display)
 
     def not_found(self, dotted: str, where: Location) -> CompileError:

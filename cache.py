@@ -1,0 +1,353 @@
+"""The cache of compiled flows: re-checking an unchanged project costs almost nothing.
+
+A compiled flow depends on:
+
+- the flow's bytes, and the bytes of every module the compile read (decorator modules,
+  packages' `__init__`s, helper modules), as the compiler reports them (`transformer.Reads`);
+- every path the compiler looked at to find a module, and what was there: a lookup that
+  found nothing depends on the search path staying as it was (a new `decos.py` beside the
+  flow would shadow the installed one);
+- decoflow itself: its version and a digest of its own sources (an edit of an editable
+  install invalidates everything), and what it runs on
+  (Python, the interpreter's environment, libcst's version, `PYTHONPATH`);
+- the options of the compile (every field of `CompileOptions`, by its repr: `--with` specs,
+  project root, ...) and any `extra` strings a caller adds to `Cache.lookup`.
+
+Each flow has one entry (its *slot*, named by a digest of the flow's path, the options and
+decoflow's environment), holding the output, the warnings its compile printed (printed again
+on a hit), and the digest of every file and the kind of every path it depended on. A lookup reads and hashes the flow, reads its entry, re-hashes
+the files and re-stats the paths; on a match it returns the stored output, byte for byte,
+without parsing anything. This module imports only the standard library: a run whose flows
+all hit never imports libcst.
+
+Safety. An entry starts with a magic line and a checksum of the rest: a truncated, corrupt
+or foreign entry (another format, another slot, another flow) is ignored and rebuilt.
+Entries are written to a temporary file and renamed into place, so two decoflow processes
+at once each leave a whole entry (the last one wins; both are valid). A file that changed
+while it was compiled is not cached. A cache folder that cannot be written (read-only, full)
+only loses the speed-up: nothing is reported, except one line with `-v` (black, too, is
+silent; ruff failing on it is a frequent complaint).
+
+Where: `.decoflow_cache/` at the project root, with a `.gitignore` of `*` and a
+`CACHEDIR.TAG` (as `.ruff_cache` has), or `$DECOFLOW_CACHE_DIR`. Entries live below a folder
+named after decoflow's version; `decoflow clean` removes the whole cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+try:  # CPython's own BLAKE2: importing hashlib would load OpenSSL (~7 ms per process)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - Pythons built without it
+    from hashlib import blake2b
+
+from decoflow import __version__
+from decoflow.project import write_atomic
+from decoflow.transformer.support.reads import Reads, path_kind
+
+#: The layout of an entry; bump it when that changes.
+FORMAT = 2
+MAGIC = b"decoflow-cache %d\n" % FORMAT
+DIR_NAME = ".decoflow_cache"
+ENV_VAR = "DECOFLOW_CACHE_DIR"
+GITIGNORE = "# Automatically created by decoflow.\n*\n"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by decoflow.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+#: decoflow's own sources, below the package folder: its top-level modules and these
+#: sub-packages (tests/test_cache.py checks this covers every package pyproject.toml ships).
+PACKAGE_FOLDERS = ("transformer", "runtime")
+
+
+def digest(data: bytes) -> str:
+    return blake2b(data, digest_size=20).hexdigest()
+
+
+def folder_for(root: Path) -> Path:
+    """The cache folder of a project: `$DECOFLOW_CACHE_DIR`, else `<root>/.decoflow_cache`."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return Path(os.path.abspath(configured))
+    return root / DIR_NAME
+
+
+# -- what every entry depends on: decoflow and what it runs on ------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """A digest of decoflow's own source files (an edited editable install compiles
+    differently). Their contents, not their modification times, so that reinstalling the
+    same version (say, in each CI run) keeps the cache valid."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = [(name, os.path.join(package, name)) for name in os.listdir(package) if name.endswith(".py")]
+    for folder in PACKAGE_FOLDERS:
+        for parent, _, names in os.walk(os.path.join(package, folder)):
+            found.extend(
+                (os.path.relpath(os.path.join(parent, n), package), os.path.join(parent, n))
+                for n in names
+                if n.endswith(".py")
+            )
+    hasher = blake2b(digest_size=20)
+    for name, path in sorted(found):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        hasher.update(b"%s\0%d\0" % (os.fsencode(name), len(data)) + data)
+    return hasher.hexdigest()
+
+
+def _distribution(name: str) -> str:
+    """`name-<version>.dist-info` of an installed package, found without importing it."""
+    for entry in sys.path:
+        if entry and os.path.isdir(os.path.join(entry, name)):
+            try:
+                found = sorted(
+                    n for n in os.listdir(entry) if n.startswith(name + "-") and n.endswith(".dist-info")
+                )
+            except OSError:
+                found = []
+            return f"{entry}:{','.join(found)}"
+    return "-"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> tuple[str, ...]:
+    """What every output depends on besides its own inputs."""
+    return (
+        f"format={FORMAT}",
+        f"decoflow={__version__}",
+        f"sources={source_digest()}",
+        f"python={sys.version}",
+        f"executable={sys.executable}",
+        f"prefix={sys.prefix}",
+        f"libcst={_distribution('libcst')}",
+        f"pythonpath={os.environ.get('PYTHONPATH', '')}",
+    )
+
+
+# -- entries ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One flow looked up: where its entry goes, the digest of its bytes, and the stored
+    output when the entry matched (None: compile it, then `Cache.store`), with the warnings
+    its compile printed (printed again on a hit)."""
+
+    slot: str
+    flow_digest: str
+    output: bytes | None
+    warnings: tuple[str, ...] = ()
+
+
+def _encode(meta: Sequence[str], output: bytes) -> bytes:
+    """An entry: the magic line, a checksum of the rest, the metadata's length, the metadata
+    (fields separated by NUL, which no path contains), the output."""
+    fields = b"\0".join(os.fsencode(field) for field in meta)
+    payload = b"%d\n" % len(fields) + fields + output
+    return MAGIC + digest(payload).encode("ascii") + b"\n" + payload
+
+
+def _decode(blob: bytes) -> tuple[list[str], bytes] | None:
+    """The entry's metadata fields and output, or None when it is not a whole entry of this
+    format."""
+    if not blob.startswith(MAGIC):
+        return None
+    check, newline, payload = blob[len(MAGIC) :].partition(b"\n")
+    if not newline or check != digest(payload).encode("ascii"):
+        return None
+    length, newline, rest = payload.partition(b"\n")
+    if not newline or not length.isdigit() or int(length) > len(rest):
+        return None
+    size = int(length)
+    return [os.fsdecode(field) for field in rest[:size].split(b"\0")], rest[size:]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    slot: str
+    flow: str
+    files: list[tuple[str, str]]  # (path, digest)
+    warnings: list[str]  # formatted, as printed
+    probes: list[tuple[str, str | None]]  # (path, kind)
+
+    def fields(self) -> list[str]:
+        """slot, flow digest, the number of files and of warnings, (path, digest) per file,
+        the warnings, (path, kind) per probe."""
+        out = [self.slot, self.flow, str(len(self.files)), str(len(self.warnings))]
+        for path, file_digest in self.files:
+            out += [path, file_digest]
+        out += self.warnings
+        for path, kind in self.probes:
+            out += [path, kind or "-"]
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: list[str]) -> _Entry | None:
+        """The inverse of `fields`; None when the fields do not have its shape."""
+        if len(fields) < 4 or not fields[2].isdigit() or not fields[3].isdigit():
+            return None
+        n_files, n_warnings = int(fields[2]), int(fields[3])
+        files = fields[4 : 4 + 2 * n_files]
+        warnings = fields[4 + 2 * n_files : 4 + 2 * n_files + n_warnings]
+        probes = fields[4 + 2 * n_files + n_warnings :]
+        if len(files) != 2 * n_files or len(warnings) != n_warnings or len(probes) % 2:
+            return None
+        return cls(
+            fields[0],
+            fields[1],
+            list(zip(files[0::2], files[1::2])),
+            warnings,
+            [(path, None if kind == "-" else kind) for path, kind in zip(probes[0::2], probes[1::2])],
+        )
+
+
+class Cache:
+    """The cache folder of one project (or `$DECOFLOW_CACHE_DIR`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.entries = folder / __version__
+        self.problem: str | None = None  # why writing failed (writing then stops)
+        self._digests: dict[str, str | None] = {}  # per process: flows share their modules
+        self._kinds: dict[str, str | None] = {}
+        self._prepared = False
+
+    # reading
+
+    def _file_digest(self, path: str) -> str | None:
+        """The digest of a file's bytes (once per process), None when it cannot be read."""
+        if path not in self._digests:
+            try:
+                with open(path, "rb") as handle:
+                    self._digests[path] = digest(handle.read())
+            except (OSError, ValueError):
+                self._digests[path] = None
+        return self._digests[path]
+
+    def _kind(self, path: str) -> str | None:
+        """`path_kind` of a path (once per process: flows share their lookups)."""
+        if path not in self._kinds:
+            self._kinds[path] = path_kind(path)
+        return self._kinds[path]
+
+    def slot(self, source: Path, options: object, extra: Sequence[str] = ()) -> str:
+        """The name of a flow's entry: its path, the options, decoflow's environment."""
+        parts = (*environment(), f"flow={source}", f"options={options!r}", *extra)
+        return digest("\0".join(parts).encode("utf-8", errors="surrogateescape"))
+
+    def lookup(self, source: Path, options: object, extra: Sequence[str] = ()) -> Lookup | None:
+        """Look a flow file up; None when it cannot be read (the compile will say why)."""
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        flow_digest = self._digests[str(source)] = digest(data)
+        slot = self.slot(source, options, extra)
+        found = self._read(slot, flow_digest)
+        if found is None:
+            return Lookup(slot, flow_digest, None)
+        return Lookup(slot, flow_digest, *found)
+
+    def _read(self, slot: str, flow_digest: str) -> tuple[bytes, tuple[str, ...]] | None:
+        try:
+            blob = (self.entries / slot).read_bytes()
+        except (OSError, ValueError):
+            return None
+        decoded = _decode(blob)
+        entry = _Entry.from_fields(decoded[0]) if decoded is not None else None
+        if decoded is None or entry is None:  # damaged or foreign: ignored, rebuilt
+            return None
+        if entry.slot != slot or entry.flow != flow_digest:
+            return None
+        if any(self._file_digest(path) != file_digest for path, file_digest in entry.files):
+            return None
+        if any(self._kind(path) != kind for path, kind in entry.probes):
+            return None
+        return decoded[1], tuple(entry.warnings)
+
+    # writing
+
+    def store(
+        self, lookup: Lookup, output: bytes, reads: Reads, warnings: Sequence[str] = ()
+    ) -> None:
+        """Keep `output` (and the `warnings` its compile printed) for the flow of `lookup`,
+        unless a file it read changed meanwhile."""
+        if self.problem is not None or any("\0" in line for line in warnings):
+            return
+        files = _unchanged_digests(reads.files.items())
+        if files is None:
+            return
+        probes = [(str(path), kind) for path, kind in reads.probes.items()]
+        if any(path_kind(path) != kind for path, kind in probes):
+            return
+        entry = _Entry(lookup.slot, lookup.flow_digest, files, list(warnings), probes)
+        try:
+            self._prepare()
+            write_atomic(self.entries / lookup.slot, _encode(entry.fields(), output))
+        except OSError as err:
+            self.problem = f"{self.folder}: {err.strerror or err}"
+
+    def _prepare(self) -> None:
+        """Create the folder, with its .gitignore and CACHEDIR.TAG, once per process."""
+        if self._prepared:
+            return
+        self.entries.mkdir(parents=True, exist_ok=True)
+        for name, text in ((".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+            if not (self.folder / name).exists():
+                write_atomic(self.folder / name, text.encode("ascii"))
+        self._prepared = True
+
+
+def _unchanged_digests(
+    files: Iterable[tuple[Path, tuple[int, int] | None]],
+) -> list[tuple[str, str]] | None:
+    """(path, digest) of each file read, or None when any changed since it was read (its
+    size or modification time moved, before or while it is hashed) or cannot be read."""
+    out = []
+    for path, before in files:
+        if before is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                data = handle.read()
+            after = os.stat(path)
+        except OSError:
+            return None
+        if (st.st_size, st.st_mtime_ns) != before or (after.st_size, after.st_mtime_ns) != before:
+            return None
+        out.append((str(path), digest(data)))
+    return out
+
+
+# -- clearing ---------------------------------------------------------------------------
+
+
+def is_cache_folder(folder: Path) -> bool:
+    """Whether `folder` is a decoflow cache (so that `clean` never removes anything else)."""
+    try:
+        tag = (folder / "CACHEDIR.TAG").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return folder.name == DIR_NAME and folder.is_dir()
+    return "created by decoflow" in tag
+
+
+def clear(folder: Path) -> bool:
+    """Remove the cache folder; False when there was none."""
+    import shutil
+
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
