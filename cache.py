@@ -15,9 +15,9 @@ A compiled flow depends on:
 
 Each flow has one entry (its *slot*, named by a digest of the flow's path, the options and
 decoflow's environment), holding the output, the warnings its compile printed (printed again
-on a hit), and the digest of every file and the kind of every path it depended on. A lookup reads and hashes the flow, reads its entry, re-hashes
-the files and re-stats the paths; on a match it returns the stored output, byte for byte,
-without parsing anything. This module imports only the standard library: a run whose flows
+on a hit), and the digest of every file and the kind of every path it depended on. A
+lookup reads and hashes the flow, reads its entry, re-hashes the files and re-stats the
+paths; on a match it returns the stored output, byte for byte, without parsing anything. This module imports only the standard library: a run whose flows
 all hit never imports libcst.
 
 Safety. An entry starts with a magic line and a checksum of the rest: a truncated, corrupt
@@ -89,7 +89,9 @@ def source_digest() -> str:
     differently). Their contents, not their modification times, so that reinstalling the
     same version (say, in each CI run) keeps the cache valid."""
     package = os.path.dirname(os.path.abspath(__file__))
-    found = [(name, os.path.join(package, name)) for name in os.listdir(package) if name.endswith(".py")]
+    found = [
+        (name, os.path.join(package, name)) for name in os.listdir(package) if name.endswith(".py")
+    ]
     for folder in PACKAGE_FOLDERS:
         for parent, _, names in os.walk(os.path.join(package, folder)):
             found.extend(
@@ -111,7 +113,9 @@ def _distribution(name: str) -> str:
         if entry and os.path.isdir(os.path.join(entry, name)):
             try:
                 found = sorted(
-                    n for n in os.listdir(entry) if n.startswith(name + "-") and n.endswith(".dist-info")
+                    n
+                    for n in os.listdir(entry)
+                    if n.startswith(name + "-") and n.endswith(".dist-info")
                 )
             except OSError:
                 found = []
@@ -207,7 +211,10 @@ class _Entry:
             fields[1],
             list(zip(files[0::2], files[1::2])),
             warnings,
-            [(path, None if kind == "-" else kind) for path, kind in zip(probes[0::2], probes[1::2])],
+            [
+                (path, None if kind == "-" else kind)
+                for path, kind in zip(probes[0::2], probes[1::2])
+            ],
         )
 
 

@@ -52,7 +52,10 @@ def imports_libcst(root: Path, env: dict[str, str]) -> bool:
     )
     if result.returncode != 0:
         raise BenchError(f"warm --check exited with {result.returncode}:\n{result.stderr[-3000:]}")
-    return any(line.rstrip().endswith(("| libcst", "| decoflow.transformer.pipeline")) for line in result.stderr.splitlines())
+    return any(
+        line.rstrip().endswith(("| libcst", "| decoflow.transformer.pipeline"))
+        for line in result.stderr.splitlines()
+    )
 
 
 def measure(pairs: int = 7, count: int = 300, steps: int = 12) -> Measure:
@@ -74,7 +77,9 @@ def measure(pairs: int = 7, count: int = 300, steps: int = 12) -> Measure:
 
         def run_bare() -> float:
             reset_dir(bare_out)
-            return run_timed([str(PYTHON), "-c", BARE_MANY, str(bare_out), *names], cwd=root, env=env)
+            return run_timed(
+                [str(PYTHON), "-c", BARE_MANY, str(bare_out), *names], cwd=root, env=env
+            )
 
         say(f"warm check: decoflow compile --check vs bare libcst, {pairs} pairs")
         result = paired(run_check, run_bare, pairs, warmup=1, progress=say)

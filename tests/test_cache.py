@@ -107,7 +107,9 @@ def compiled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def run(*args: str, input: bytes | None = None) -> Result:
-    return CliRunner().invoke(main, ["compile", "-j", "1", *args], input=input, catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["compile", "-j", "1", *args], input=input, catch_exceptions=False
+    )
 
 
 def outputs(root: Path) -> dict[str, bytes]:
@@ -115,14 +117,20 @@ def outputs(root: Path) -> dict[str, bytes]:
 
 
 def entries(root: Path) -> list[Path]:
-    return sorted(p for p in (root / ".decoflow_cache").rglob("*") if p.is_file() and p.parent.name != ".decoflow_cache")
+    return sorted(
+        p
+        for p in (root / ".decoflow_cache").rglob("*")
+        if p.is_file() and p.parent.name != ".decoflow_cache"
+    )
 
 
 ALPHA = ["f0flow.py", "f2flow.py", "f4flow.py"]
 ALL = [f"f{i}flow.py" for i in range(6)]
 
 
-def test_a_warm_run_compiles_nothing_and_writes_the_same_bytes(two_modules: Path, compiled: list[str]) -> None:
+def test_a_warm_run_compiles_nothing_and_writes_the_same_bytes(
+    two_modules: Path, compiled: list[str]
+) -> None:
     assert run().exit_code == 0
     assert compiled == ALL
     first = outputs(two_modules)
@@ -161,7 +169,9 @@ def test_editing_a_decorator_module_recompiles_exactly_the_flows_that_read_it(
     assert compiled == []
 
 
-def test_editing_a_module_no_flow_reads_recompiles_nothing(two_modules: Path, compiled: list[str]) -> None:
+def test_editing_a_module_no_flow_reads_recompiles_nothing(
+    two_modules: Path, compiled: list[str]
+) -> None:
     assert run().exit_code == 0
     compiled.clear()
     (two_modules / "flows" / "unused.py").write_text("X = 2\n")
@@ -187,11 +197,15 @@ def test_a_module_appearing_earlier_on_the_search_path_recompiles(
     lib = two_modules / "lib"
     lib.mkdir()
     (lib / "decos_c.py").write_text(DECO.format(name="gamma"))
-    (two_modules / "flows" / "f9flow.py").write_text(FLOW.format(module="decos_c", name="gamma", index=9))
+    (two_modules / "flows" / "f9flow.py").write_text(
+        FLOW.format(module="decos_c", name="gamma", index=9)
+    )
     monkeypatch.setenv("PYTHONPATH", str(lib))
     assert run().exit_code == 0
     compiled.clear()
-    (two_modules / "flows" / "decos_c.py").write_text(DECO.format(name="gamma").replace("before", "first"))
+    (two_modules / "flows" / "decos_c.py").write_text(
+        DECO.format(name="gamma").replace("before", "first")
+    )
     assert run().exit_code == 0
     assert compiled == ["f9flow.py"]
     assert b"gamma first" in (two_modules / "build" / "f9flow.py").read_bytes()
@@ -276,9 +290,21 @@ def reencoded(blob: bytes, change) -> bytes:
         lambda blob: b"\x80\x04garbage",  # foreign
         lambda blob: cache_module.MAGIC + b"0" * 40 + b"\n2\nab\nprint()\n",  # a bad checksum
     ],
-    ids=["truncated", "bit-flip", "meta", "other-flow", "shape", "field", "empty", "foreign", "checksum"],
+    ids=[
+        "truncated",
+        "bit-flip",
+        "meta",
+        "other-flow",
+        "shape",
+        "field",
+        "empty",
+        "foreign",
+        "checksum",
+    ],
 )
-def test_a_damaged_entry_is_ignored_and_rebuilt(two_modules: Path, compiled: list[str], damage) -> None:
+def test_a_damaged_entry_is_ignored_and_rebuilt(
+    two_modules: Path, compiled: list[str], damage
+) -> None:
     assert run().exit_code == 0
     good = outputs(two_modules)
     for entry in entries(two_modules):
@@ -293,7 +319,9 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(two_modules: Path, compiled: lis
     assert compiled == []
 
 
-def test_a_well_formed_entry_for_another_flow_is_not_trusted(two_modules: Path, compiled: list[str]) -> None:
+def test_a_well_formed_entry_for_another_flow_is_not_trusted(
+    two_modules: Path, compiled: list[str]
+) -> None:
     assert run().exit_code == 0
     found = entries(two_modules)
     swapped = found[0].read_bytes()
@@ -316,15 +344,25 @@ def test_the_cache_folder_ignores_itself_and_is_tagged(two_modules: Path) -> Non
     assert run().exit_code == 0
     folder = two_modules / ".decoflow_cache"
     assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert (folder / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    assert (
+        (folder / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
     subprocess.run(["git", "init", "-q"], cwd=two_modules, check=True)
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=two_modules, capture_output=True, text=True, check=True
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=two_modules,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert ".decoflow_cache" not in status.stdout
 
 
-def test_decoflow_cache_dir(two_modules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str]) -> None:
+def test_decoflow_cache_dir(
+    two_modules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str]
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     monkeypatch.setenv(cache_module.ENV_VAR, str(elsewhere))
     assert run().exit_code == 0
@@ -354,17 +392,28 @@ def test_an_unwritable_cache_only_loses_the_speed_up(
     assert len(notes) == 1 and "cache could not be written" in notes[0]
 
 
-def test_a_full_disk_only_loses_the_speed_up(
-    two_modules: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str]
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT])
+def test_a_full_or_read_only_cache_only_loses_the_speed_up(
+    two_modules: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str], code: int
 ) -> None:
-    def full(path: Path, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    """Writing the cache fails (a full disk, a read-only file system or folder, a quota);
+    simulated, as root writes anywhere."""
 
-    monkeypatch.setattr(cache_module, "write_atomic", full)
+    def failing(path: Path, data: bytes) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(cache_module, "write_atomic", failing)
     result = run()
     assert result.exit_code == 0
     assert len(outputs(two_modules)) == 6
     assert "note" not in result.stderr
+    assert compiled == ALL  # one failure stops the writes of the run, not the compiles
+    verbose = run("-v", "--check")
+    assert (verbose.exit_code, verbose.stderr.count("note: the cache could not be written")) == (
+        0,
+        1,
+    )
+    assert os.strerror(code) in verbose.stderr
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
@@ -378,7 +427,9 @@ def test_a_read_only_cache_folder_is_still_read(two_modules: Path, compiled: lis
         compiled.clear()
         assert run("--check").exit_code == 0
         assert compiled == []
-        (two_modules / "flows" / "f0flow.py").write_text(FLOW.format(module="decos_b", name="beta", index=0))
+        (two_modules / "flows" / "f0flow.py").write_text(
+            FLOW.format(module="decos_b", name="beta", index=0)
+        )
         assert run().exit_code == 0
         assert compiled == ["f0flow.py"]
     finally:
@@ -420,7 +471,9 @@ def test_failures_and_stdin_are_not_cached(two_modules: Path, compiled: list[str
     assert compiled == ["f0flow.py", "f0flow.py"]
 
 
-def test_one_file_to_stdout_is_served_from_the_cache(two_modules: Path, compiled: list[str]) -> None:
+def test_one_file_to_stdout_is_served_from_the_cache(
+    two_modules: Path, compiled: list[str]
+) -> None:
     first = run("flows/f0flow.py")
     second = run("flows/f0flow.py")
     assert compiled == ["f0flow.py"]
@@ -431,7 +484,9 @@ def test_one_file_to_stdout_is_served_from_the_cache(two_modules: Path, compiled
 def test_concurrent_writers_leave_a_valid_cache(two_modules: Path) -> None:
     """Four processes compile the same flows into the same cache at once."""
     for i in range(6, 30):
-        (two_modules / "flows" / f"f{i}flow.py").write_text(FLOW.format(module="decos_a", name="alpha", index=i))
+        (two_modules / "flows" / f"f{i}flow.py").write_text(
+            FLOW.format(module="decos_a", name="alpha", index=i)
+        )
     env = {k: v for k, v in os.environ.items() if k != cache_module.ENV_VAR}
     procs = [
         subprocess.Popen(
@@ -455,7 +510,10 @@ def test_concurrent_writers_leave_a_valid_cache(two_modules: Path) -> None:
     assert all(cache_module._decode(p.read_bytes()) is not None for p in found)
     assert not [p for p in (two_modules / ".decoflow_cache").rglob("*.tmp")]
     check = subprocess.run(
-        [*DECOFLOW, "compile", "--out-dir", "out0", "--check"], cwd=two_modules, env=env, capture_output=True
+        [*DECOFLOW, "compile", "--out-dir", "out0", "--check"],
+        cwd=two_modules,
+        env=env,
+        capture_output=True,
     )
     assert check.returncode == 0, check.stderr
 
@@ -471,7 +529,11 @@ def test_a_warm_check_does_not_import_libcst(two_modules: Path) -> None:
         text=True,
     )
     assert warm.returncode == 0, warm.stderr
-    imported = {line.split("|")[-1].strip() for line in warm.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip()
+        for line in warm.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "decoflow.cache" in imported
     assert not [name for name in imported if name == "libcst" or name.startswith("libcst.")]
     compiler = {name for name in imported if name.startswith("decoflow.transformer.")}
@@ -515,7 +577,9 @@ def test_clean_refuses_a_folder_that_is_not_a_cache(
     assert (precious / "data.txt").read_text() == "keep me"
 
 
-def test_the_pre_commit_project_layout_still_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pre_commit_project_layout_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The repository of the CLI tests: hook-style runs write, then pass, then see an edit
     of the decorator module (the pre-commit hook runs exactly this command)."""
     root = make_project(tmp_path / "repo")
@@ -537,7 +601,10 @@ def test_warnings_are_printed_again_on_a_hit(two_modules: Path, compiled: list[s
     deco.write_text(
         deco.read_text()
         .replace("from metaflow", "import inspect\nfrom metaflow")
-        .replace('    yield\n', '    flow.where = inspect.getsourcelines(getattr(flow, step_name))[1]\n    yield\n')
+        .replace(
+            "    yield\n",
+            "    flow.where = inspect.getsourcelines(getattr(flow, step_name))[1]\n    yield\n",
+        )
     )
     first = run("--check")
     assert first.exit_code == 1

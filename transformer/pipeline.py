@@ -119,7 +119,9 @@ def _read_only_in(info: GeneratorInfo, calls: set[int]) -> set[str]:
 class Compilation:
     """One flow file being compiled."""
 
-    def __init__(self, source: SourceFile, options: CompileOptions, reads: Reads | None = None) -> None:
+    def __init__(
+        self, source: SourceFile, options: CompileOptions, reads: Reads | None = None
+    ) -> None:
         self.source = source
         self.options = options
         roots = (source.path.parent, *options.search_path, *pythonpath_roots())
