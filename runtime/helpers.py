@@ -16,6 +16,10 @@ False -> the step's own `self.next`; a non-empty dict -> `self.next(<the step's 
 returns True or a dict, which takes the transition again). Metaflow 2.19 fails a task whose
 replacement returns None without calling `self.next`; decoflow lets it transition as the
 step would (a replacement "cannot modify the flow's control logic").
+
+Where the user's code calls `self.next` (a step, a replacement), it calls Metaflow's own
+`next` directly, never through a helper: Metaflow's message for a bad transition names the
+line that called `next`, which must be the user's line (mapped to the original), not ours.
 """
 
 
@@ -40,29 +44,13 @@ def decoflow_next_done(flow):
     flow.next = next_done
 
 
-def decoflow_next_here(flow, *targets, **kwargs):
-    """Take the step's transition now, where its failure reaches the decorators' handlers."""
-    flow.next(*targets, **kwargs)
-    decoflow_next_done(flow)
-
-
 def decoflow_replace(flow, replacement, *inputs):
     """Run what a decorator yielded instead of the step; its result settles the transition."""
-    taken = []
-
-    def recording_next(*targets, **kwargs):
-        del flow.next
-        taken.append(True)
-        type(flow).next(flow, *targets, **kwargs)
-
-    flow.next = recording_next
-    try:
-        result = replacement(flow, *inputs) or None
-    finally:
-        if not taken:
-            del flow.next
+    before = flow._transition
+    result = replacement(flow, *inputs) or None
+    taken = flow._transition is not before  # the replacement called self.next itself
     if isinstance(result, dict):
-        decoflow_next_with(flow, result, renew=bool(taken))
+        decoflow_next_with(flow, result, renew=taken)
     elif result is True:
         if taken:
             decoflow_next_with(flow, {}, renew=True)

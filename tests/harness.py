@@ -13,8 +13,15 @@ interpreter and environment, and turned into plain JSON-able data: for every tas
 success, the lines it printed and its artifacts in a canonical form. `assert_same`
 compares two such outcomes and raises an `AssertionError` with a readable report.
 
+Metaflow names source lines in some messages (`line 40: Condition variable ...`, the
+`str()` of a bad `self.next`). A compiled flow has other line numbers by construction, so
+`source_line_map` maps each compiled line back to the original line holding the same code,
+and the comparison (`compiled_lines=`) reads the compiled run's messages through that map: a
+line it cannot map is a real difference.
+
 Public API: `TaskOutcome`, `RunOutcome`, `run_flow`, `assert_same` (and `diff_outcomes`),
-`flow_class_name`, `flow_env`, `read_results`, `old_python`, `metaflow_version`.
+`source_line_map`, `map_source_lines`, `flow_class_name`, `flow_env`, `read_results`,
+`old_python`, `metaflow_version`.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ import difflib
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -533,6 +541,71 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(prefix + ["    " + line for line in cut])
 
 
+#: How Metaflow names a source line: `str()` of a MetaflowException that has one
+#: (`line 40: ...`), and its console headline (`... detected on line 40:`).
+SOURCE_LINE = re.compile(r"\bline (\d+):")
+
+
+def source_line_map(compiled_file: Path | str, originals: Iterable[Path | str]) -> dict[int, int]:
+    """Each line of `compiled_file` that holds code copied from `originals`: its line there.
+
+    A compiled line maps to an original line (of the flow or of a decorator module) holding
+    the same code, indentation aside. When several original lines hold it, the one whose
+    neighbours match the compiled line's neighbours over the longest stretch wins; a tie
+    between different line numbers, like code found nowhere (decoflow's own lines, renamed
+    code), leaves the line unmapped. The original file is not kept: Metaflow's messages name
+    a line without its file.
+    """
+    compiled = [ln.strip() for ln in Path(compiled_file).read_text(encoding="utf-8").splitlines()]
+    sources = [
+        [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines()] for f in originals
+    ]
+    where: dict[str, list[tuple[int, int]]] = {}
+    for f, lines in enumerate(sources):
+        for j, text in enumerate(lines):
+            if text and not text.startswith("#"):
+                where.setdefault(text, []).append((f, j))
+
+    def stretch(i: int, f: int, j: int) -> int:
+        lines, n = sources[f], 0
+        for step in (-1, 1):
+            k = 1
+            while (
+                0 <= i + step * k < len(compiled)
+                and 0 <= j + step * k < len(lines)
+                and compiled[i + step * k] == lines[j + step * k]
+            ):
+                k += 1
+            n += k - 1
+        return n
+
+    out: dict[int, int] = {}
+    for i, text in enumerate(compiled):
+        candidates = where.get(text)
+        if not candidates:
+            continue
+        scored = [(stretch(i, f, j), j) for f, j in candidates]
+        best = max(score for score, _ in scored)
+        numbers = {j for score, j in scored if score == best}
+        if len(numbers) == 1:
+            out[i + 1] = numbers.pop() + 1
+    return out
+
+
+def map_source_lines(text: str, line_map: Mapping[int, int]) -> str:
+    """`text` (from a compiled run) with each source line Metaflow names replaced by the
+    original line it maps to; an unmapped one is marked so that it never equals a native
+    line."""
+
+    def one(m: re.Match[str]) -> str:
+        number = int(m.group(1))
+        if number in line_map:
+            return f"line {line_map[number]}:"
+        return f"line {number} (compiled; no original line):"
+
+    return SOURCE_LINE.sub(one, text)
+
+
 def diff_outcomes(
     native: RunOutcome,
     compiled: RunOutcome,
@@ -540,9 +613,16 @@ def diff_outcomes(
     normalize_line: LineNormalizer | None = None,
     volatile_artifacts: Iterable[str] = (),
     compare_errors: bool = True,
+    compiled_lines: Mapping[int, int] | None = None,
 ) -> list[str]:
-    """Every difference between two runs, as human-readable paragraphs (empty: same)."""
+    """Every difference between two runs, as human-readable paragraphs (empty: same).
+
+    With `compiled_lines` (see `source_line_map`), the source lines named in the compiled
+    run's failures and printed lines are read as the original lines they map to.
+    """
     norm = normalize_line or (lambda line: line)
+    if compiled_lines is not None:
+        compiled = _with_lines_mapped(compiled, compiled_lines)
     volatile = set(volatile_artifacts)
     problems: list[str] = []
 
@@ -613,6 +693,18 @@ def diff_outcomes(
     return problems
 
 
+def _with_lines_mapped(outcome: RunOutcome, line_map: Mapping[int, int]) -> RunOutcome:
+    tasks = {
+        key: replace(
+            task,
+            stdout=tuple(map_source_lines(ln, line_map) for ln in task.stdout),
+            error=None if task.error is None else map_source_lines(task.error, line_map),
+        )
+        for key, task in outcome.tasks.items()
+    }
+    return replace(outcome, tasks=tasks)
+
+
 def assert_same(
     native: RunOutcome,
     compiled: RunOutcome,
@@ -620,6 +712,7 @@ def assert_same(
     normalize_line: LineNormalizer | None = None,
     volatile_artifacts: Iterable[str] = (),
     compare_errors: bool = True,
+    compiled_lines: Mapping[int, int] | None = None,
 ) -> None:
     """Raise AssertionError describing every difference between two runs of a flow.
 
@@ -627,6 +720,7 @@ def assert_same(
     success (and, for failed tasks, the final exception line unless `compare_errors` is
     False), its stdout lines (after `normalize_line`, which may return None to drop a
     line) and its artifacts (values, or only the shape for names in `volatile_artifacts`).
+    `compiled_lines`: see `diff_outcomes`.
     """
     problems = diff_outcomes(
         native,
@@ -634,6 +728,7 @@ def assert_same(
         normalize_line=normalize_line,
         volatile_artifacts=volatile_artifacts,
         compare_errors=compare_errors,
+        compiled_lines=compiled_lines,
     )
     if not problems:
         return

@@ -46,12 +46,20 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from decoflow.transformer import CompileError, CompileOptions, compile_file
-from harness import REPO_ROOT, RunOutcome, assert_same, old_python, run_flow
+from harness import (
+    REPO_ROOT,
+    RunOutcome,
+    assert_same,
+    old_python,
+    run_flow,
+    source_line_map,
+)
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from strategies import FLOW_FILE, SHAPES, FuzzCase, fuzz_cases
@@ -166,8 +174,17 @@ def native_switch_divergence(native: RunOutcome) -> str | None:
     return match.group(1) if match else None
 
 
-def compare_runs(native: RunOutcome, compiled: RunOutcome, *, exact_errors: bool) -> None:
+def compare_runs(
+    native: RunOutcome,
+    compiled: RunOutcome,
+    *,
+    exact_errors: bool,
+    compiled_lines: Mapping[int, int],
+) -> None:
     """assert_same, with the one switch divergence explained in the module docstring.
+
+    The source lines Metaflow names in the compiled run's messages are read through
+    `compiled_lines` (`harness.source_line_map`: compiled line -> original line).
 
     When Metaflow failed the native run after a skipped, replaced or failure-swallowing
     switch step, the compiled run is compared on the native run's tasks only, and the
@@ -192,16 +209,7 @@ def compare_runs(native: RunOutcome, compiled: RunOutcome, *, exact_errors: bool
                 task = dataclasses.replace(task, successful=mine.successful, error=mine.error)
             tasks[key] = task
         compiled = dataclasses.replace(compiled, returncode=native.returncode, tasks=tasks)
-    assert_same(native, compiled, compare_errors=exact_errors, normalize_line=_source_lines_masked)
-
-
-_NEXT_LINE = re.compile(r"InvalidNextException line \d+:")
-
-
-def _source_lines_masked(line: str) -> str:
-    """Metaflow names the source line of a failing `self.next` in its message; the compiled
-    file has other line numbers by construction."""
-    return _NEXT_LINE.sub("InvalidNextException line N:", line)
+    assert_same(native, compiled, compare_errors=exact_errors, compiled_lines=compiled_lines)
 
 
 def run_differential(
@@ -234,14 +242,16 @@ def run_differential(
     compiled = run_flow(
         compiled_file, python=sys.executable, workdir=workdir / "runs", max_workers=MAX_WORKERS
     )
-    compare_runs(native, compiled, exact_errors=exact_errors)
+    originals = sorted(flow_file.parent.rglob("*.py"))
+    lines = source_line_map(compiled_file, originals)
+    compare_runs(native, compiled, exact_errors=exact_errors, compiled_lines=lines)
     if ON_OLD_METAFLOW and 'condition="' not in source:
         # Metaflow 2.15.21 has no switch steps: only flows without one are run there.
         old = run_flow(
             compiled_file, python=old_python(), workdir=workdir / "runs-old", max_workers=MAX_WORKERS
         )
         try:
-            compare_runs(native, old, exact_errors=exact_errors)
+            compare_runs(native, old, exact_errors=exact_errors, compiled_lines=lines)
         except AssertionError as err:
             raise AssertionError(f"compiled flow on the OLD Metaflow:\n{err}") from None
     return native, compiled

@@ -12,9 +12,11 @@ from harness import (
     TaskOutcome,
     assert_same,
     flow_class_name,
+    map_source_lines,
     old_python,
     run_flow,
     shape,
+    source_line_map,
 )
 
 pytestmark = pytest.mark.differential
@@ -224,3 +226,84 @@ def test_canonical_values_in_a_real_run(tmp_path: Path) -> None:
     # Box was pickled as __main__.Box: the reader process cannot load it.
     assert arts["box"] == {"<unreadable>": "AttributeError"}
     assert "fn" not in arts  # functions are not persisted
+
+
+# A bad `self.next` is reported by Metaflow with the line that called `next`
+# (`str(err)` is `line N: ...`); the step prints it and fails with it.
+FLOW_LINES = '''
+from metaflow import FlowSpec, step
+
+
+def take(flow):
+    flow.next(flow.end, foreach="missing")
+
+
+class LinesFlow(FlowSpec):
+
+    @step
+    def start(self):
+        try:
+            take(self)
+        except Exception as err:
+            print("caught", str(err))
+            raise RuntimeError("wraps " + str(err)) from None
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    LinesFlow()
+'''
+
+# The same flow as a compiler might write it: lines of its own above, the code kept.
+COMPILED_PREFIX = '''# Generated: lines of the compiler's own
+def via(flow, *targets, **kwargs):
+    type(flow).next(flow, *targets, **kwargs)
+
+'''
+
+
+def test_source_lines_are_compared_through_the_line_map(tmp_path: Path) -> None:
+    original = _write(tmp_path / "native", FLOW_LINES, "linesflow.py")
+    compiled = _write(tmp_path / "compiled", COMPILED_PREFIX + FLOW_LINES, "linesflow.py")
+    # the `next` call goes through a line of the compiler's own: no original line
+    helper = _write(
+        tmp_path / "helper",
+        COMPILED_PREFIX + FLOW_LINES.replace("flow.next(flow.end,", "via(flow, flow.end,"),
+        "linesflow.py",
+    )
+    native = run_flow(original, python=sys.executable, workdir=tmp_path)
+    error = native.task("start").error
+    assert error is not None and error.startswith("RuntimeError: wraps line 6:"), error
+    same_code = run_flow(compiled, python=sys.executable, workdir=tmp_path)
+    assert same_code.task("start").error == error.replace("line 6:", "line 10:")
+    with pytest.raises(AssertionError, match="failure differs"):
+        assert_same(native, same_code)  # line 6 natively, line 10 compiled
+    lines = source_line_map(compiled, [original])
+    assert lines[10] == 6 and 1 not in lines and 3 not in lines
+    assert_same(native, same_code, compiled_lines=lines)
+    through_helper = run_flow(helper, python=sys.executable, workdir=tmp_path)
+    with pytest.raises(AssertionError) as info:
+        assert_same(native, through_helper, compiled_lines=source_line_map(helper, [original]))
+    assert "line 3 (compiled; no original line):" in str(info.value)
+    assert "stdout differs" in str(info.value) and "failure differs" in str(info.value)
+
+
+def test_source_line_map_prefers_matching_neighbours(tmp_path: Path) -> None:
+    flow = _write(tmp_path, "a = 1\nx = 0\nb = 2\n\nc = 3\nx = 0\nd = 4\n", "flow.py")
+    decos = _write(tmp_path, "def f():\n    x = 0\n    return x\n", "decos.py")
+    compiled = _write(
+        tmp_path,
+        "# header\nb = 2\n\nc = 3\n  x = 0\nd = 4\nnew = 1\nx = 0\n    return x\nx = 0\n",
+        "compiled.py",
+    )
+    lines = source_line_map(compiled, [flow, decos])
+    assert lines == {2: 3, 4: 5, 5: 6, 6: 7, 8: 2, 9: 3}
+    # line 8 `x = 0` is followed by decos.py's `return x` (decos.py:2); line 10 has no
+    # neighbour to tell flow.py:2, flow.py:6 and decos.py:2 apart
+    assert map_source_lines("line 5: a, line 10: b, line 7", lines) == (
+        "line 6: a, line 10 (compiled; no original line): b, line 7"
+    )

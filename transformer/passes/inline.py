@@ -569,14 +569,12 @@ class StepRewriter:
             # Natively `self.next(...)` runs inside the body: it counts the foreach splits or
             # picks the switch case before the decorators' after code runs, and a decorator's
             # `except` sees its failure (a missing foreach list, say). Take the transition
-            # there; the literal last statement (Metaflow's graph) then does nothing.
-            self.runtime.add("decoflow_next_here")
-            call = tail[0].body[0].value  # type: ignore[attr-defined]
-            here = call.with_changes(
-                func=cst.Name("decoflow_next_here"),
-                args=[cst.Arg(cst.Name(self.site.self_name)), *call.args],
-            )
-            core = [*core, cst.SimpleStatementLine(body=[cst.Expr(here)])]
+            # there; the literal last statement (Metaflow's graph) then does nothing. The
+            # step calls `self.next` itself, so that Metaflow's message for a bad transition
+            # names the step's line, as natively (not a line of a helper).
+            self.runtime.add("decoflow_next_done")
+            done = line(f"decoflow_next_done({self.site.self_name})")
+            core = [*core, tail[0].with_changes(leading_lines=[]), done]
         if core:
             core[0] = with_comment(core[0], f"step {self.site.name}: its own code")
         inner = core

@@ -52,12 +52,6 @@ def decoflow_next_done(flow):
     flow.next = next_done
 
 
-def decoflow_next_here(flow, *targets, **kwargs):
-    """Take the step's transition now, where its failure reaches the decorators' handlers."""
-    flow.next(*targets, **kwargs)
-    decoflow_next_done(flow)
-
-
 class F(FlowSpec):
     @step
     def start(self):
@@ -65,7 +59,8 @@ class F(FlowSpec):
         try:
             # step start: its own code
             self.items = [1, 2]
-            decoflow_next_here(self, self.each, foreach="items")
+            self.next(self.each, foreach="items")
+            decoflow_next_done(self)
         except Exception as error:
             print("forgiven:", error)
             self.items = []

@@ -1,5 +1,5 @@
 # case: a replacement's dict result becomes the transition's arguments; the literal self.next stays last
-# xfail: decoflow_next_here (and decoflow_next_done) are emitted though unused when a step whose self.next has arguments is skipped or replaced statically
+# xfail: decoflow_next_done is emitted though unused when a step whose self.next has arguments is skipped or replaced statically
 # file: flow.py
 from metaflow import FlowSpec, step
 
