@@ -304,11 +304,50 @@ def test_same_decorator_twice_on_one_step_compiles(tmp_path: Path, second: str) 
 
 
 def test_df201_missing_module(tmp_path: Path) -> None:
-    """Held out: the decorator's module does not exist."""
+    """Held out: the decorator's module does not exist. Reported at the import naming it (as
+    Python, mypy and pyright do), with a note at the use."""
     flow = make_flow("from nosuchmodule import deco", ["@deco"])
     lines = rejected(tmp_path, flow)
-    line = expect(lines, f"{where('flow.py', flow, '@deco')}: DF201")
+    line = expect(lines, "flow.py:2:1: DF201", [used_here(flow)])
     assert "'nosuchmodule'" in line
+    assert lines == [line, used_here(flow)]
+
+
+def test_df201_one_import_used_twice_under_an_as_name(tmp_path: Path) -> None:
+    """`from nosuchmodule import deco as timed` used on two steps: one diagnostic at the
+    import, a note per use."""
+    flow = make_flow("from nosuchmodule import deco as timed", ["@timed"])
+    flow = flow.replace("    @step\n    def end", "    @timed\n    @step\n    def end")
+    lines = rejected(tmp_path, flow)
+    second = f"{where('flow.py', flow, '@timed', 2)}: note: @timed used here"
+    expect(lines, "flow.py:2:1: DF201", [used_here(flow, "timed"), second])
+    assert len(lines) == 3, lines
+
+
+def test_df201_import_module_then_attribute(tmp_path: Path) -> None:
+    """`import nosuch as m` and `@m.deco`: at the `import`."""
+    flow = make_flow("import nosuch as m", ["@m.deco"])
+    lines = rejected(tmp_path, flow)
+    line = expect(lines, "flow.py:2:1: DF201", [used_here(flow, "m.deco")])
+    assert "'nosuch'" in line and "@m.deco" in line
+
+
+def test_df201_missing_module_imported_by_the_decorator_module(tmp_path: Path) -> None:
+    """decos.py re-exports `deco` from a module that does not exist: at decos.py's import."""
+    module = "import json\nfrom nosuchhelpers import deco\n"
+    lines = rejected(tmp_path, FLOW, {"decos.py": module})
+    line = expect(lines, "decos.py:2:1: DF201", [used_here(FLOW)])
+    assert "'nosuchhelpers'" in line
+
+
+def test_df201_relative_import_in_a_package_init(tmp_path: Path) -> None:
+    """`from pkg import deco`, pkg/__init__.py re-exports it `from .impl import deco`, and
+    pkg/impl.py does not exist: at the relative import, in the package."""
+    flow = make_flow("from pkg import deco", ["@deco"])
+    init = '"""A package."""\nfrom .impl import deco\n'
+    lines = rejected(tmp_path, flow, {"pkg/__init__.py": init})
+    line = expect(lines, "pkg/__init__.py:2:1: DF201", [used_here(flow)])
+    assert "'pkg.impl'" in line
 
 
 def test_df202_star_import_hides_the_decorator(tmp_path: Path) -> None:
@@ -320,10 +359,46 @@ def test_df202_star_import_hides_the_decorator(tmp_path: Path) -> None:
 
 
 def test_df202_name_not_defined_in_module(tmp_path: Path) -> None:
-    """`from decos import deco` where decos.py defines no `deco`."""
+    """`from decos import deco` where decos.py defines no `deco`: at the import (mypy:
+    'Module "decos" has no attribute "deco"' there), with a note at the use."""
     lines = rejected(tmp_path, FLOW, {"decos.py": "from metaflow import user_step_decorator\n"})
-    line = expect(lines, f"{where('flow.py', FLOW, '@deco')}: DF202")
+    line = expect(lines, "flow.py:2:1: DF202", [used_here(FLOW)])
     assert "not defined in decos.py" in line
+
+
+def test_df202_name_not_defined_in_a_multiline_import(tmp_path: Path) -> None:
+    """A parenthesized import over several lines: at its first line, as mypy reports it."""
+    flow = make_flow("from decos import (\n    deco,\n    other,\n)", ["@other"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    line = expect(lines, "flow.py:2:1: DF202", [used_here(flow, "other")])
+    assert "'other' is not defined in decos.py" in line
+
+
+def test_df202_reexport_through_package_init(tmp_path: Path) -> None:
+    """pkg/__init__.py re-exports `deco` from pkg/impl.py, which does not define it: at the
+    re-export in pkg/__init__.py."""
+    flow = make_flow("from pkg import deco", ["@deco"])
+    modules = {"pkg/__init__.py": "from .impl import deco\n", "pkg/impl.py": "X = 1\n"}
+    lines = rejected(tmp_path, flow, modules)
+    line = expect(lines, "pkg/__init__.py:1:1: DF202", [used_here(flow)])
+    assert "'deco' is not defined in pkg/impl.py" in line
+
+
+def test_df202_relative_import_leaving_the_package(tmp_path: Path) -> None:
+    """`from ...up import deco` in a top-level package: at that import."""
+    flow = make_flow("from pkg import deco", ["@deco"])
+    lines = rejected(tmp_path, flow, {"pkg/__init__.py": "from ...up import deco\n"})
+    line = expect(lines, "pkg/__init__.py:1:1: DF202", [used_here(flow)])
+    assert "relative import" in line
+
+
+def test_df202_attribute_of_an_imported_module_is_at_the_use(tmp_path: Path) -> None:
+    """`import decos` then `@decos.nothere`: the import is fine, the use names what is
+    missing (mypy reports it there too)."""
+    flow = make_flow("import decos", ["@decos.nothere"])
+    lines = rejected(tmp_path, flow, {"decos.py": GOOD_3})
+    line = expect(lines, f"{where('flow.py', flow, '@decos.nothere')}: DF202")
+    assert "'nothere' is not defined in decos.py" in line
 
 
 def test_df202_alias_cycle(tmp_path: Path) -> None:
@@ -554,6 +629,16 @@ def test_df402_with_target_not_found(tmp_path: Path, spec: str, reason: str) -> 
     lines = rejected(tmp_path, PLAIN, {"decos.py": GOOD_3}, "--with", spec)
     line = expect(lines, "flow.py:1:1: DF402")
     assert reason in line
+
+
+def test_df402_with_target_whose_module_imports_a_missing_one(tmp_path: Path) -> None:
+    """`--with decos.deco` where decos.py imports `deco` from a module that does not exist:
+    at decos.py's import, with a note naming the `--with` spec (located at flow.py:1:1)."""
+    modules = {"decos.py": "from nosuchhelpers import deco\n"}
+    lines = rejected(tmp_path, PLAIN, modules, "--with", "decos.deco")
+    note = "flow.py:1:1: note: --with 'decos.deco' given here"
+    line = expect(lines, "decos.py:1:1: DF402", [note])
+    assert "cannot find module 'nosuchhelpers'" in line
 
 
 def test_df403_with_target_is_not_a_generator_decorator(tmp_path: Path) -> None:

@@ -376,7 +376,9 @@ def test_missing_module_names_where_it_looked(tmp_path: Path) -> None:
         compile_text(tmp_path, flow)
     diag = err.value.diagnostics[0]
     assert diag.code == "DF201"
-    assert str(diag.location) == "flow.py:5:5"
+    assert str(diag.location) == "flow.py:2:1"  # the import naming the module
+    notes = [(str(where), text) for where, text in diag.notes]
+    assert notes == [("flow.py:5:5", "@deco used here")]
     assert "cannot find module 'obs.core'" in diag.message and "searched:" in diag.message
 
 

@@ -23,7 +23,14 @@ from ..support.diagnostics import (
 )
 from ..support.namespace import MetaflowName, Namespace, Resolver, Unresolved
 from ..support.withspec import SpecError, WithSpec, parse_spec, python_literal
-from .discover import DecoratorUse, StepFinder, StepSite, decorator_callee, decorator_generator
+from .discover import (
+    DecoratorUse,
+    StepFinder,
+    StepSite,
+    decorator_callee,
+    decorator_generator,
+    report_unresolved,
+)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,9 @@ class WithAttacher:
             return DecoratorUse(static[0].definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
         if isinstance(target, Unresolved):
             where = f" (searched: {self.resolver.finder.searched})" if target.missing_module else ""
-            diagnostics.append(WITH_NOT_FOUND(f"--with '{spec.raw}': {target.reason}{where}", self.where))
+            problem = (WITH_NOT_FOUND, f"--with '{spec.raw}': {target.reason}{where}")
+            use = (self.where, f"--with '{spec.raw}' given here")
+            report_unresolved(diagnostics, self.finder.locator, problem, target, use)
             return None
         if isinstance(target, MetaflowName):
             diagnostics.append(WITH_UNKNOWN_NAME(f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))

@@ -8,7 +8,7 @@ and anything else are left exactly as written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -17,8 +17,10 @@ from ..support.diagnostics import (
     CLASS_OR_MUTATOR,
     MODULE_NOT_FOUND,
     UNRESOLVED_DECORATOR,
+    Code,
     CompileError,
     Diagnostic,
+    Location,
 )
 from ..support.locate import Locator
 from ..support.namespace import (
@@ -154,6 +156,28 @@ def applied_by_call(resolver: Resolver, ns: Namespace, stmt: cst.CSTNode) -> tup
     return name, value
 
 
+def report_unresolved(
+    diagnostics: list[Diagnostic],
+    locator: Locator,
+    problem: tuple[Code, str],
+    target: Unresolved,
+    use: tuple[Location, str],
+) -> None:
+    """Add (code, message) for `target` at the import to blame, as mypy reports it, with a
+    note naming the use (one diagnostic per import, a note per use); without an import to
+    blame, at the use."""
+    code, message = problem
+    if target.at is None:
+        diagnostics.append(code(message, use[0]))
+        return
+    at = locator.locate(*target.at)
+    for i, known in enumerate(diagnostics):
+        if (known.code, known.message, known.location) == (code.code, message, at):
+            diagnostics[i] = replace(known, notes=(*known.notes, use))
+            return
+    diagnostics.append(code(message, at, (use,)))
+
+
 class StepFinder:
     """Finds the steps and their custom decorator uses; collects diagnostics as it goes."""
 
@@ -233,17 +257,16 @@ class StepFinder:
 
             if isinstance(target, Unresolved):
                 if target.missing_module:
-                    self.diagnostics.append(
-                        MODULE_NOT_FOUND(
-                            f"cannot find module '{target.missing_module}' for decorator "
-                            f"@{written} (searched: {self.resolver.finder.searched})",
-                            where(),
-                        )
+                    code = MODULE_NOT_FOUND
+                    message = (
+                        f"cannot find module '{target.missing_module}' for decorator "
+                        f"@{written} (searched: {self.resolver.finder.searched})"
                     )
                 else:
-                    self.diagnostics.append(
-                        UNRESOLVED_DECORATOR(f"cannot resolve decorator @{written}: {target.reason}", where())
-                    )
+                    code = UNRESOLVED_DECORATOR
+                    message = f"cannot resolve decorator @{written}: {target.reason}"
+                use = (where(), f"@{written} used here")
+                report_unresolved(self.diagnostics, self.locator, (code, message), target, use)
                 continue
             assert isinstance(target, Defined)
             stmt = target.stmt

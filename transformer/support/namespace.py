@@ -7,7 +7,7 @@ modules until it reaches a definition, a Metaflow name, or something it cannot f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 import libcst as cst
@@ -89,13 +89,29 @@ class Defined:
 
 @dataclass(frozen=True)
 class Unresolved:
-    """Could not be followed; `reason` says why, `missing_module` names a module not found."""
+    """Could not be followed; `reason` says why, `missing_module` names a module not found.
+
+    `at` is the import statement that names what cannot be found (a module, or a name the
+    module does not define), in whichever module holds it: Python, mypy and pyright report
+    the failure there. None when no import is to blame (a name used but bound nowhere).
+    """
 
     reason: str
     missing_module: str | None = None
+    undefined: bool = field(default=False, compare=False)
+    at: tuple[SourceFile, cst.CSTNode] | None = field(default=None, compare=False, repr=False)
 
 
 Target = Union[MetaflowName, ModuleObject, Defined, Unresolved]
+
+
+def _blame(target: Target, ns: Namespace, binding: ImportModule | ImportFrom) -> Target:
+    """`target`, reached through `binding`: a missing module or name is that import's fault
+    (unless an import further along was already blamed)."""
+    if isinstance(target, Unresolved) and target.at is None:
+        if target.missing_module or target.undefined:
+            return replace(target, at=(ns.source, binding.stmt))
+    return target
 
 
 def bound_names(target: cst.BaseExpression) -> list[str]:
@@ -278,17 +294,19 @@ class Resolver:
         if binding is None:
             if ns.star_imports:
                 return Unresolved(f"'{name}' may come from a star import")
-            return Unresolved(f"'{name}' is not defined in {ns.source.display}")
+            return Unresolved(f"'{name}' is not defined in {ns.source.display}", undefined=True)
         if isinstance(binding, Definition):
             alias = _plain_alias(binding.stmt, name)
             if alias is not None:  # `other = deco`: the same object under another name
                 return self.expression(ns, alias, depth + 1)
             return Defined(ns, name, binding.stmt)
         if isinstance(binding, ImportModule):
-            return self.module_object(binding.dotted)
+            return _blame(self.module_object(binding.dotted), ns, binding)
         if binding.module is None:
-            return Unresolved(f"cannot resolve the relative import of '{name}'")
-        return self.attribute(self.module_object(binding.module), binding.name, depth + 1)
+            reason = f"cannot resolve the relative import of '{name}'"
+            return Unresolved(reason, at=(ns.source, binding.stmt))
+        found = self.attribute(self.module_object(binding.module), binding.name, depth + 1)
+        return _blame(found, ns, binding)
 
     def module_object(self, dotted: str) -> Target:
         if dotted == METAFLOW or dotted.startswith(METAFLOW + "."):
