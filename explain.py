@@ -47,6 +47,9 @@ def explain_file(path: Path | str, options: CompileOptions | None = None, step: 
             info = infos[use.definition.key]
             via = ", from --with" if use.via_with else ""
             lines.append(f"  {level}. @{use.written} ({use.definition.origin}{via})")
+            if getattr(info, "is_class", False):
+                lines.extend(class_lines(info))
+                continue
             for ys in info.sites:
                 where = compilation.locator.locate(use.definition.namespace.source, ys.stmt)
                 lines.append(f"       yield at line {where.line}: {_KIND_WORDS[ys.kind]}")
@@ -62,6 +65,19 @@ def explain_file(path: Path | str, options: CompileOptions | None = None, step: 
         lines += ["", f"--- source: {display}, step {step}", empty.code_for_node(site.func).strip("\n")]
         lines += ["", f"+++ compiled: step {step}", empty.code_for_node(new).strip("\n") if new else "(not found)"]
     return "\n".join(lines) + "\n"
+
+
+def class_lines(info) -> list[str]:
+    """What a class-based decorator's layer does, by the hooks its class defines."""
+    hooks = ", ".join(info.hooks) if info.hooks else "none (Metaflow's defaults)"
+    out = [f"       class-based decorator; its own hooks: {hooks}"]
+    if "post_step" not in info.hooks:
+        out.append("       default post_step: returns (None, None), which erases a skip below it")
+    if info.can_skip:
+        out.append("       may set self.skip_step: skips the step (a dict: self.next gets it)")
+    if info.can_replace:
+        out.append("       pre_step may return a replacement for the step")
+    return out
 
 
 def _find_step(module: cst.Module, class_name: str, step: str) -> cst.FunctionDef | None:

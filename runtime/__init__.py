@@ -8,3 +8,5 @@ compiled flow runs where decoflow is not installed, on any Metaflow version.
 from pathlib import Path
 
 HELPERS_PATH = Path(__file__).with_name("helpers.py")
+#: Where the helpers are: transitions and yields, then class-based decorators.
+HELPERS_PATHS = (HELPERS_PATH, Path(__file__).with_name("classes.py"))

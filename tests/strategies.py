@@ -42,6 +42,12 @@ What the decorators contain
   and after code and in replacements; a module-level exception class; a replacement
   lambda closing over a local.
 
+With `fuzz_cases(shape, classes=True)` (`test_fuzz_differential_classes`) some decorators
+are class-based (`UserStepDecorator` subclasses, see `_class_decorator`), stacked with the
+generator ones in any order: `init` keeping its keyword arguments, `pre_step` that may skip
+or return a replacement, `post_step` returning None, the exception, raising it, or next
+arguments. The default draws (`classes=False`) are the same as before they existed.
+
 Everything printed or stored is deterministic (no time, no randomness, no ids), so two
 correct runs print the same lines and store the same artifacts.
 
@@ -288,6 +294,7 @@ class _Module:
     features: set[str] = field(default_factory=set)
     exact_errors: bool = True
     counter: int = 0
+    classes: bool = False  # also class-based decorators (UserStepDecorator subclasses)
 
     def fresh(self, stem: str) -> str:
         """A new module-level name `stem<n>`."""
@@ -709,6 +716,8 @@ def _distinct_names(draw: st.DrawFn, count: int) -> dict[str, str]:
 @st.composite
 def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
     """A new decorator fit for `step`, added to `module`."""
+    if module.classes and draw(st.integers(0, 2)) == 0:
+        return draw(_class_decorator(module, step))
     params = draw(st.sampled_from([3, 4, 4]))
     names = _distinct_names(draw, params)
     stem = draw(st.sampled_from(_DECO_STEMS))
@@ -755,6 +764,106 @@ def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
             "from"
             if module.inflow
             else draw(st.sampled_from(["from", "from", "from", "alias", "module"]))
+        ),
+    )
+    module.decorators.append(decorator)
+    return decorator
+
+
+_CLASS_STEMS = ("Audit", "Gate", "Probe", "Tally", "Watch")
+
+
+@st.composite
+def _class_decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
+    """A new class-based decorator (`UserStepDecorator` subclass) fit for `step`.
+
+    `init` keeps its keyword arguments; `pre_step` does before-code, may set
+    `self.skip_step` (True, or a foreach dict on splits) or return a replacement; `post_step`
+    does after-code and returns None, the exception, raises it, or returns next arguments
+    ((None, {}) or a foreach dict). Not generated: a post_step returning (None, None) or
+    (None, False) after a skip or replacement decided at run time below it, where decoflow
+    may succeed and Metaflow fails (README, "Class-based decorators")."""
+    name = module.fresh(draw(st.sampled_from(_CLASS_STEMS)))
+    names = {
+        "step_name": "step_name",
+        "flow": "flow",
+        "inputs": "inputs",
+        "attributes": "self.kwargs",
+    }
+    local = f"self.{draw(st.sampled_from(_LOCALS))}"
+    ctx = _Ctx(name, names, local, module, step)
+    state = ctx.state
+    seen = f'{local} if hasattr(self, "{local[5:]}") else None'
+    pre = [f'print("{name} pre_step", step_name, {seen})']
+    pre.append(f"{local} = 0")
+    pre += [ln for _ in range(draw(st.integers(0, 2))) for ln in draw(_action(ctx, "before"))]
+    outcome = draw(st.sampled_from(["run", "run", "skip", "replace"]))
+    if outcome == "skip":
+        value = "True"
+        if step.foreach_var is not None and draw(st.booleans()):
+            value = '{"foreach": "alt_items"}'
+            state["foreach_only"] = True
+        module.features.add("class-skip")
+        pre += [
+            f"if {draw(_condition(ctx))}:",
+            f'    print("{name} skips", step_name)',
+            f"    self.skip_step = {value}",
+        ]
+    elif outcome == "replace":
+        replacement, kind, bound = draw(_replacement(ctx))
+        if kind == "dict":
+            state["foreach_only"] = True
+        if bound is not None:
+            state["bound_step"] = bound
+        module.features.add("class-replace")
+        pre += [f"if {draw(_condition(ctx))}:", f"    return {replacement}"]
+    post = [f'print("{name} post_step", step_name, type(exception).__name__)']
+    post += [ln for _ in range(draw(st.integers(0, 2))) for ln in draw(_action(ctx, "after"))]
+    returns = ["none", "exception", "raise"]
+    if not step.switch:
+        returns.append("own_next")
+        if step.foreach_var is not None:
+            returns.append("foreach")
+    ret = draw(st.sampled_from(returns))
+    module.features.add(f"class-post-{ret}")
+    if ret == "none":
+        post += [
+            "if exception is not None and not isinstance(exception, KeyError):",
+            "    return exception",
+            "return None",
+        ]
+    elif ret == "exception":
+        post.append("return exception")
+    elif ret == "raise":
+        post += ["if exception:", "    raise exception"]
+    elif ret == "own_next":
+        post.append("return exception, {}")
+    else:
+        state["foreach_only"] = True
+        post.append('return exception, {"foreach": "alt_items"}')
+    head = ["global CALLS"] if state.get("global") else []
+    lines = [
+        f"class {name}(UserStepDecorator):",
+        '    """A generated class-based decorator."""',
+        "",
+        "    def init(self, *args, **kwargs):",
+        "        self.kwargs = kwargs",
+        "",
+        "    def pre_step(self, step_name, flow, inputs=None):",
+        *indent([*head, *pre], 2),
+        "",
+        "    def post_step(self, step_name, flow, exception=None):",
+        *indent([*head, *post], 2),
+    ]
+    module.features.add("class-based")
+    decorator = _Decorator(
+        name=name,
+        params=4,
+        lines=lines,
+        foreach_only=bool(state.get("foreach_only")),
+        bound_step=state.get("bound_step"),  # type: ignore[arg-type]
+        import_form=(
+            "from" if module.inflow else draw(st.sampled_from(["from", "alias", "module"]))
         ),
     )
     module.decorators.append(decorator)
@@ -851,14 +960,17 @@ _BUILTINS = (
 
 
 @st.composite
-def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
-    """A flow of `shape` (any of SHAPES when None) with its decorator module."""
+def fuzz_cases(draw: st.DrawFn, shape: str | None = None, classes: bool = False) -> FuzzCase:
+    """A flow of `shape` (any of SHAPES when None) with its decorator module; with
+    `classes`, some decorators are class-based (UserStepDecorator subclasses)."""
     if shape is None:
         shape = draw(st.sampled_from(SHAPES))
     steps = draw(graphs(shape))
     chaos = draw(st.sampled_from([0, 1, 1, 2]))
     inflow = draw(st.integers(0, 6)) == 0
-    module = _Module(step_names=[s.name for s in steps], chaos=chaos, inflow=inflow)
+    module = _Module(
+        step_names=[s.name for s in steps], chaos=chaos, inflow=inflow, classes=classes
+    )
 
     stacks: dict[str, list[str]] = {}
     builtins_used: set[str] = set()
@@ -924,6 +1036,8 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
     if inflow:
         module.features.add("decorators-in-flow")
         flow_imports += ["USER_SKIP_STEP", "current", "user_step_decorator"]
+        if classes:
+            flow_imports.append("UserStepDecorator")
     header = [f'"""A generated {shape} flow (tests/strategies.py)."""']
     if inflow:
         header += ["import contextlib", "import json", ""]
@@ -964,7 +1078,8 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None) -> FuzzCase:
                 "import contextlib",
                 "import json",
                 "",
-                "from metaflow import USER_SKIP_STEP, current, user_step_decorator",
+                "from metaflow import USER_SKIP_STEP, current, user_step_decorator"
+                + (", UserStepDecorator" if classes else ""),
                 "",
                 *deco_body,
             ]

@@ -408,16 +408,17 @@ def test_df202_alias_cycle(tmp_path: Path) -> None:
     assert "alias cycle" in line
 
 
-def test_df203_class_based_user_step_decorator(tmp_path: Path) -> None:
-    """A `UserStepDecorator` subclass on a step: only generator decorators are compiled."""
+def test_df203_step_mutator_on_a_step(tmp_path: Path) -> None:
+    """A `StepMutator` subclass (not a `UserStepDecorator`) on a step: it may add decorators
+    at run time. (`UserStepDecorator` subclasses compile: tests/test_classdeco.py.)"""
     module = dedent(
         """
-        from metaflow import UserStepDecorator
+        from metaflow import StepMutator
 
 
-        class Deco(UserStepDecorator):
-            def pre_step(self, step_name, flow, inputs=None):
-                print("pre")
+        class Deco(StepMutator):
+            def mutate(self, mutable_step):
+                pass
         """
     )
     flow = make_flow("from decos import Deco", ["@Deco"])
@@ -450,6 +451,127 @@ def test_df203_flow_mutator_on_the_flow_class(tmp_path: Path) -> None:
         f"{where('flow.py', flow, '@AddThings')}: DF203",
         [f"{where('mutators.py', module, 'class AddThings')}: note: defined here"],
     )
+
+
+def test_df205_class_with_a_metaclass_or_a_dynamic_base(tmp_path: Path) -> None:
+    """A class-based decorator whose class decoflow cannot follow: a metaclass, a base made
+    at run time."""
+    module = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+
+        class Meta(type):
+            pass
+
+
+        class Deco(UserStepDecorator, metaclass=Meta):
+            def pre_step(self, step_name, flow, inputs=None):
+                print("pre")
+
+
+        def make_base():
+            return UserStepDecorator
+
+
+        class Other(make_base()):
+            pass
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    line = expect(
+        lines,
+        f"{where('decos.py', module, 'class Deco')}: DF205",
+        [f"{where('flow.py', flow, '@Deco')}: note: @Deco used here"],
+    )
+    assert "metaclass" in line
+
+
+def test_df205_dynamic_base(tmp_path: Path) -> None:
+    module = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+        BASES = {"plain": UserStepDecorator}
+
+
+        class Middle(UserStepDecorator):
+            pass
+
+
+        class Deco(Middle, BASES["plain"]):
+            pass
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    line = expect(lines, f"{where('decos.py', module, 'class Deco')}: DF205", [])
+    assert "BASES" in line
+
+
+def test_df206_machinery_overridden_or_read(tmp_path: Path) -> None:
+    """Overriding Metaflow's UserStepDecorator machinery, or reading its internals."""
+    module = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+
+        class Deco(UserStepDecorator):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+
+            def pre_step(self, step_name, flow, inputs=None):
+                print(self._kwargs)
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    first = expect(lines, f"{where('decos.py', module, 'def __init__')}: DF206", [])
+    assert "__init__" in first
+    second = expect(lines, f"{where('decos.py', module, 'self._kwargs')}: DF206", [])
+    assert "_kwargs" in second
+
+
+def test_df207_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
+    module = dedent(
+        """
+        from metaflow import StepMutator, UserStepDecorator
+
+
+        class Deco(UserStepDecorator, StepMutator):
+            def mutate(self, mutable_step):
+                pass
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    expect(lines, f"{where('decos.py', module, 'class Deco')}: DF207", [])
+
+
+def test_class_arguments_metaflow_refuses(tmp_path: Path) -> None:
+    """Positional arguments (the class does not allow them), and arguments to a class without
+    its own init: Metaflow refuses both when the flow loads (DF101, DF102)."""
+    module = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+
+        class NoInit(UserStepDecorator):
+            pass
+
+
+        class WithInit(UserStepDecorator):
+            def init(self, *args, **kwargs):
+                self.kwargs = kwargs
+        """
+    )
+    flow = make_flow("from decos import NoInit, WithInit", ["@NoInit(k=1)"]).replace(
+        "    @step\n    def end", "    @WithInit(1)\n    @step\n    def end"
+    )
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    expect(lines, f"{where('flow.py', flow, '@NoInit')}: DF102", [f"{where('decos.py', module, 'class NoInit')}: note: NoInit defined here"])
+    expect(lines, f"{where('flow.py', flow, '@WithInit')}: DF101", [f"{where('decos.py', module, 'class WithInit')}: note: WithInit defined here"])
 
 
 def test_df204_decorator_built_at_run_time(tmp_path: Path) -> None:

@@ -224,6 +224,19 @@ CASES: list[Case] = [
     # Beyond the basic list: yields that skip or replace the step.
     Case("yield_forms", "skipflow.py"),
     Case("yield_forms", "replaceflow.py"),
+    # Class-based decorators (UserStepDecorator subclasses), alone and stacked with generators.
+    Case("classdeco", "basicflow.py", source_lacks=("UserStepDecorator, step", "(UserStepDecorator)", "import classdecos")),
+    Case("classdeco", "skipflow.py"),
+    Case("classdeco", "replaceflow.py"),
+    Case("classdeco", "postformsflow.py"),
+    Case("classdeco", "pastflow.py", failing_steps=frozenset({"failing"}), run_fails=True),
+    Case("classdeco", "badvalueflow.py", failing_steps=frozenset({"failing"}), run_fails=True),
+    Case("classdeco", "prefailflow.py", failing_steps=frozenset({"failing"}), run_fails=True),
+    Case("classdeco", "rethrowflow.py", failing_steps=frozenset({"failing"}), run_fails=True),
+    # The default post_step's (None, None) erases a skip: the step has no transition and
+    # Metaflow fails the run after the task (which succeeded); so does the compiled flow.
+    Case("classdeco", "eraseflow.py", run_fails=True),
+    Case("classdeco", "erasegenflow.py", run_fails=True),
 ]
 
 CASE_PARAMS = [pytest.param(case, id=case.id) for case in CASES]

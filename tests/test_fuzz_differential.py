@@ -312,6 +312,16 @@ def test_fuzz_differential(shape: str, data: st.DataObject, tmp_path: Path) -> N
     check_case(case, tmp_path)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+@FUZZ_SETTINGS
+@given(data=st.data())
+def test_fuzz_differential_classes(shape: str, data: st.DataObject, tmp_path: Path) -> None:
+    """Compiled == native for random flows whose decorators are also class-based
+    (UserStepDecorator subclasses), stacked with generator ones."""
+    case = data.draw(fuzz_cases(shape, classes=True), label="case")
+    check_case(case, tmp_path)
+
+
 def _regression_folders() -> list[Path]:
     if not REGRESSIONS.is_dir():
         return []

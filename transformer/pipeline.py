@@ -18,6 +18,14 @@ import libcst as cst
 from .options import CompileOptions
 from .passes.analyze import GeneratorAnalyzer, GeneratorInfo
 from .passes.carry import Carrier
+from .passes.classes import (
+    ClassAnalyzer,
+    ClassDecoratorDef,
+    ClassInfo,
+    ClassOutput,
+    ClassStepRewriter,
+    is_decorator_class,
+)
 from .passes.discover import (
     StepFinder,
     StepSite,
@@ -161,10 +169,14 @@ class Compilation:
         own, aliases = self._carry_flow_imports(carrier, used, attributes)
         runtime: set[str] = set()
         plans: list[tuple[StepSite, list[Layer]]] = []
+        classes = ClassOutput(self.resolver, carrier, sites, infos)
         for site in sites:
             layers = []
             for level, use in enumerate(site.uses, start=1):
                 info = infos[use.definition.key]
+                if isinstance(info, ClassInfo):
+                    layers.append(Layer(use, info, level, {}))  # type: ignore[arg-type]
+                    continue
                 attrs = info.attribute_uses
                 sources = self._step_sources(site, use, info, carrier) if info.inspect_uses else ()
                 gone = _read_only_in(info, {i for i, _ in sources}) if sources else set()
@@ -174,8 +186,9 @@ class Compilation:
                 }
                 layers.append(Layer(use, info, level, globals_, sources))
             plans.append((site, layers))
+        classes.claim_instances()
         namespaces = carrier.namespace_lines()
-        carried_defs = carrier.definitions() + [("the modules above, as objects", n) for n in namespaces]
+        carried_defs = classes.carried(carrier.definitions()) + [("the modules above, as objects", n) for n in namespaces]
         origin = f"{self.source.display} (a step's source, as inspect.getsource reads it there)"
         carried_defs += [(origin, string_constant(n, text)) for n, text in self._sources.values()]
         origin = f"{self.source.display} (what it imported from them)"
@@ -189,7 +202,11 @@ class Compilation:
             func = site.func
             if layers:
                 fact = facts.get((site.class_name, site.name))
-                func = StepRewriter(site, layers, module_names, runtime, fact).rewrite()
+                if any(isinstance(layer.info, ClassInfo) for layer in layers):
+                    instances = classes.instances_of(site)
+                    func = ClassStepRewriter(site, layers, module_names, runtime, fact, instances).rewrite()
+                else:
+                    func = StepRewriter(site, layers, module_names, runtime, fact).rewrite()
             if builtins:
                 from .passes.attach import add_builtins
 
@@ -214,7 +231,7 @@ class Compilation:
             header=self._header(sites),
         )
         self._report_warnings()
-        return module_code(module)
+        return module_code(classes.finish(module))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -324,7 +341,12 @@ class Compilation:
                 if key in infos or key in failed:
                     continue
                 try:
-                    infos[key] = analyzer.analyze(use.definition)
+                    if isinstance(use.definition, ClassDecoratorDef):
+                        applied = getattr(self, "mutators_applied", False)  # issue 12's expansion
+                        class_analyzer = ClassAnalyzer(self.resolver, self.locator, applied)
+                        infos[key] = class_analyzer.analyze(use.definition)  # type: ignore[assignment]
+                    else:
+                        infos[key] = analyzer.analyze(use.definition)
                 except CompileError as err:
                     failed.add(key)
                     used_at = self.locator.locate(self.source, use.node)
@@ -348,6 +370,10 @@ class Compilation:
                 )
                 args = use.arguments
                 if args is None:
+                    continue
+                if isinstance(info, ClassInfo):
+                    checker = ClassAnalyzer(self.resolver, self.locator)
+                    diagnostics.extend(checker.check_use(use, info, where, self._non_literal))
                     continue
                 if any(a.keyword is None for a in args):
                     what = "`**` arguments" if any(a.star == "**" for a in args) else "positional arguments"
@@ -418,6 +444,12 @@ class Compilation:
         of the flow except those only in removed custom decorator uses and definitions; and
         for each, the attributes the flow reads from it ("" when it is read bare)."""
         custom = {(s.class_name, s.name): {u.written for u in s.uses if not u.via_with} for s in sites}
+        in_flow_classes = {  # their Metaflow base is swapped for decoflow's: not read
+            u.definition.name
+            for s in sites
+            for u in s.uses
+            if isinstance(u.definition, ClassDecoratorDef) and u.definition.in_flow
+        }
         removed = {n for n, stmt in in_flow_defs.items() if isinstance(stmt, cst.FunctionDef)}
         removed_assignments = set(in_flow_defs) - removed
         used: set[str] = set()
@@ -450,6 +482,10 @@ class Compilation:
             if not isinstance(stmt, ast.ClassDef):
                 collect(stmt)
                 continue
+            if stmt.name in in_flow_classes:
+                for item in stmt.body:
+                    collect(item)
+                continue
             for part in (*stmt.bases, *stmt.keywords, *stmt.decorator_list):
                 collect(part)
             for item in stmt.body:
@@ -469,7 +505,7 @@ class Compilation:
                 for body_stmt in item.body:
                     collect(body_stmt)
         for info in infos.values():
-            if info.definition.in_flow:
+            if info.definition.in_flow and not isinstance(info, ClassInfo):
                 used |= info.global_names
         return used, attributes
 
@@ -532,7 +568,7 @@ class Compilation:
         """Flow-level names bound to custom decorators, their modules, or 2.16+-only names."""
         out: set[str] = set()
         for name, binding in self.flow_ns.bindings.items():
-            if isinstance(binding, ImportFrom) and binding.module == METAFLOW and binding.name in {
+            if isinstance(binding, ImportFrom) and (binding.module or "").split(".")[0] == METAFLOW and binding.name in {
                 "user_step_decorator",
                 "USER_SKIP_STEP",
                 "UserStepDecorator",
@@ -542,7 +578,7 @@ class Compilation:
                 target = self.resolver.resolve(self.flow_ns, name)
                 if isinstance(target, MetaflowName):
                     continue
-                if decorator_generator(self.resolver, target) is not None:
+                if decorator_generator(self.resolver, target) is not None or is_decorator_class(self.resolver, target):
                     out.add(name)
                 elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
                     ref = self.finder.find(binding.dotted)

@@ -21,7 +21,7 @@ from ..support.diagnostics import (
     Diagnostic,
     Location,
 )
-from ..support.namespace import MetaflowName, Namespace, Resolver, Unresolved
+from ..support.namespace import Defined, MetaflowName, Namespace, Resolver, Unresolved
 from ..support.withspec import SpecError, WithSpec, parse_spec, python_literal
 from .discover import (
     DecoratorUse,
@@ -123,6 +123,9 @@ class WithAttacher:
             diagnostics.append(WITH_UNKNOWN_NAME(f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
             return None
         generator = decorator_generator(self.resolver, target)
+        if generator is None and isinstance(target, Defined) and self.finder._is_decorator_class(target):
+            definition = self.finder.class_definition(target)
+            return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
         if generator is None:
             diagnostics.append(
                 WITH_NOT_A_DECORATOR(f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)

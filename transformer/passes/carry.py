@@ -330,7 +330,7 @@ class Carrier:
         if binding is None:
             return name  # a builtin, or undefined (fails at run time as it would natively)
         if isinstance(binding, ImportFrom):
-            if binding.module == METAFLOW and binding.name in METAFLOW_ONLY:
+            if (binding.module or "").split(".")[0] == METAFLOW and binding.name in METAFLOW_ONLY:
                 return SKIP_LITERAL if binding.name == "USER_SKIP_STEP" else name
             if binding.module and self._is_carried_module(ns, binding.module):
                 target = self.resolver.resolve(ns, name)

@@ -275,11 +275,14 @@ class StepFinder:
                 assert isinstance(generator.stmt, cst.FunctionDef)
                 uses.append(DecoratorUse(self._definition(generator, generator.stmt), dec, args, written))
                 continue
+            if isinstance(stmt, cst.ClassDef) and self._is_decorator_class(target):
+                uses.append(DecoratorUse(self.class_definition(target), dec, args, written))
+                continue
             if isinstance(stmt, cst.ClassDef) and self._is_mutator_class(target):
                 self.diagnostics.append(
                     CLASS_OR_MUTATOR(
-                        f"@{written} is a class-based decorator or mutator; decoflow compiles "
-                        "only @user_step_decorator generators",
+                        f"@{written} is a step mutator; it may add decorators when the flow loads, "
+                        "which decoflow cannot see statically",
                         where(),
                         ((self.locator.locate(target.namespace.source, stmt), "defined here"),),
                     )
@@ -305,6 +308,20 @@ class StepFinder:
             if isinstance(resolved, MetaflowName) and resolved.name in MUTATOR_BASES:
                 return True
         return False
+
+    def _is_decorator_class(self, target: Defined) -> bool:
+        from .classes import is_decorator_class  # class-based decorators (classes.py)
+
+        return is_decorator_class(self.resolver, target)
+
+    def class_definition(self, target: Defined) -> DecoratorDef:
+        """The (shared) definition of a class-based decorator."""
+        from .classes import class_definition
+
+        key = (str(target.namespace.source.path), target.name)
+        if key not in self._defs:
+            self._defs[key] = class_definition(target, self.flow_ns, self.resolver)
+        return self._defs[key]
 
     def definition(self, target: Defined, func: cst.FunctionDef) -> DecoratorDef:
         return self._definition(target, func)

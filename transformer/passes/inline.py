@@ -577,7 +577,7 @@ class StepRewriter:
             core = [*core, tail[0].with_changes(leading_lines=[]), done]
         if core:
             core[0] = with_comment(core[0], f"step {self.site.name}: its own code")
-        inner = core
+        inner = self._own_code(core)
         for layer in reversed(self.layers):
             inner = self._layer(layer, inner)
         prologue: list[cst.BaseStatement] = []
@@ -590,6 +590,7 @@ class StepRewriter:
             prologue.append(line(f'{self.step_name_var} = "{self.site.name}"'))
         if body_flag:
             prologue.append(line(f"{body_flag} = False"))
+        prologue.extend(self._step_prologue())
         body = [*head, *prologue, *inner]
         if body_flag and tail:
             body.append(line(f"if {body_flag}:\n    return  # as in the original: no self.next() was reached\n"))
@@ -599,6 +600,14 @@ class StepRewriter:
         if isinstance(old, cst.IndentedBlock):
             new_block = new_block.with_changes(header=old.header, footer=old.footer)
         return func.with_changes(body=new_block, decorators=self._kept_decorators())
+
+    def _own_code(self, core: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """The step's own code as the innermost layer wraps it (class layers add to it)."""
+        return core
+
+    def _step_prologue(self) -> list[cst.BaseStatement]:
+        """More statements at the top of the step (class layers add to it)."""
+        return []
 
     def _kept_decorators(self) -> list[cst.Decorator]:
         custom = {id(layer.use.node) for layer in self.layers}

@@ -97,8 +97,13 @@ NON_LITERAL_ARGUMENT = Code("DF103", "An argument value decoflow cannot carry")
 # Finding a decorator (DF2xx)
 MODULE_NOT_FOUND = Code("DF201", "The decorator's module cannot be found")
 UNRESOLVED_DECORATOR = Code("DF202", "The decorator's name cannot be followed")
-CLASS_OR_MUTATOR = Code("DF203", "A class-based decorator or a flow mutator")
+CLASS_OR_MUTATOR = Code("DF203", "A step mutator or a flow mutator")
 BUILT_AT_RUN_TIME = Code("DF204", "A decorator built at run time")
+CLASS_NOT_FOLLOWED = Code("DF205", "A class-based decorator decoflow cannot follow")
+MACHINERY_OVERRIDDEN = Code(
+    "DF206", "A class-based decorator that overrides or reads Metaflow's machinery"
+)
+ALSO_A_STEP_MUTATOR = Code("DF207", "A class-based decorator that is also a `StepMutator`")
 # The decorator's generator (DF3xx)
 NEVER_YIELDS = Code("DF301", "The decorator never yields")
 YIELD_IN_EXPRESSION = Code("DF302", "A yield inside an expression")
@@ -136,6 +141,9 @@ CODES: tuple[Code, ...] = (
     UNRESOLVED_DECORATOR,
     CLASS_OR_MUTATOR,
     BUILT_AT_RUN_TIME,
+    CLASS_NOT_FOLLOWED,
+    MACHINERY_OVERRIDDEN,
+    ALSO_A_STEP_MUTATOR,
     NEVER_YIELDS,
     YIELD_IN_EXPRESSION,
     YIELD_FROM,

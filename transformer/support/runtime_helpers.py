@@ -6,21 +6,24 @@ import re
 from functools import lru_cache
 
 import libcst as cst
-from decoflow.runtime import HELPERS_PATH
+from decoflow.runtime import HELPERS_PATHS
 
 from .names import identifiers_in_text
 
-_TOP_LEVEL_DEF = re.compile(r"^def (\w+)", flags=re.MULTILINE)
+_TOP_LEVEL_DEF = re.compile(r"^(?:def|class) (\w+)", flags=re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
 def _helper_texts() -> dict[str, str]:
     """Each helper's source text, in file order (read, not parsed: a compile parses only the
     helpers it emits)."""
-    text = HELPERS_PATH.read_text(encoding="utf-8")
-    starts = [(m.group(1), m.start()) for m in _TOP_LEVEL_DEF.finditer(text)]
-    ends = [start for _, start in starts[1:]] + [len(text)]
-    return {name: text[start:end].rstrip() + "\n" for (name, start), end in zip(starts, ends)}
+    out: dict[str, str] = {}
+    for path in HELPERS_PATHS:  # helpers.py, then classes.py (class-based decorators)
+        text = path.read_text(encoding="utf-8")
+        starts = [(m.group(1), m.start()) for m in _TOP_LEVEL_DEF.finditer(text)]
+        ends = [start for _, start in starts[1:]] + [len(text)]
+        out.update({name: text[start:end].rstrip() + "\n" for (name, start), end in zip(starts, ends)})
+    return out
 
 
 def helper_names() -> frozenset[str]:
@@ -48,6 +51,6 @@ def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
     for name in texts:
         if name in needed:
             stmt = cst.parse_statement(texts[name])
-            assert isinstance(stmt, cst.FunctionDef)
+            assert isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
             out.append(stmt)
     return tuple(out)

@@ -1,0 +1,97 @@
+"""Class-based decorators (UserStepDecorator subclasses) beyond the fixture flows of
+tests/test_differential.py (`fixtures/classdeco`): `--with mod.Cls:k=v` run natively and
+compiled (alone, on Metaflow 2.19 and 2.15.21), the compiled form, and `decoflow explain`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from decoflow.transformer import CompileOptions, compile_file
+from decoflow.explain import explain_file
+from harness import REPO_ROOT, assert_same, old_python, run_flow
+
+FIXTURES = REPO_ROOT / "fixtures" / "classdeco"
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "native"
+    shutil.copytree(FIXTURES, target, ignore=shutil.ignore_patterns("__pycache__", ".metaflow"))
+    return target
+
+
+@pytest.mark.differential
+def test_with_a_class_on_every_step(tmp_path: Path) -> None:
+    """`decoflow compile --with classdecos.Trace:label=w` behaves as `run --with` did: the
+    class wraps every step (outermost), its instance made per step as the flow loads."""
+    spec = "classdecos.Trace:label=w"
+    flow = _copy(tmp_path) / "skipflow.py"
+    native = run_flow(
+        flow, python=sys.executable, workdir=tmp_path / "runs", extra_args=("--with", spec)
+    )
+    assert native.succeeded, native.console[-3000:]
+    out = tmp_path / "compiled"
+    out.mkdir()
+    compiled = out / "skipflow.py"
+    compiled.write_text(compile_file(flow, CompileOptions(with_specs=(spec,))), encoding="utf-8")
+    assert "start_trace = Trace(label='w')" in compiled.read_text(encoding="utf-8")
+    for python in (sys.executable, old_python()):
+        run = run_flow(
+            compiled, python=python, workdir=tmp_path / f"runs-{Path(python).parent.parent.name}"
+        )
+        assert_same(native, run)
+
+
+def test_compiled_form(tmp_path: Path) -> None:
+    """Readable calls in Metaflow's order; the instance at module level, one per use (the
+    outermost use of a class twice on a step gets the plain name); no Metaflow 2.16+ name."""
+    source = compile_file(_copy(tmp_path) / "basicflow.py")
+    assert "class Trace(DecoflowStepDecorator):" in source
+    assert 'decorator_name = "classdecos.Trace"' in source
+    assert "class Local(DecoflowStepDecorator):" in source
+    assert 'decorator_name = "__main__.Local"' in source
+    assert 'twice_trace = Trace(label="outer")' in source
+    assert 'twice_trace_2 = Trace(label="inner")' in source
+    steps = source.index("class BasicFlow")
+    instances = source.index("# decoflow: one instance per use")
+    assert steps < instances < source.index('if __name__ == "__main__":')
+    for name in (
+        "user_step_decorator",
+        "UserStepDecorator)",
+        "import classdecos",
+        "from classdecos import",
+    ):
+        assert name not in source, name
+    body = source[source.index("    def start(self):") : source.index("    def each(self):")]
+    assert 'start_trace.pre_step("start", self, None)' in body
+    assert 'trace_error = decoflow_post_step(start_trace, "start", self, trace_error, True)' in body
+
+
+def test_instances_are_made_in_metaflow_order(tmp_path: Path) -> None:
+    """Metaflow initialises class decorators by step name (`dir(flow)`), each step's
+    innermost first: an `init` that prints shows up in every task's output in that order."""
+    source = compile_file(_copy(tmp_path) / "basicflow.py")
+    block = source[source.index("# decoflow: one instance per use") :].splitlines()[1:10]
+    names = [line.split(" = ")[0] for line in block]
+    assert names == [
+        "each_trace",
+        "end_local",
+        "gen_inside_local",
+        "gen_inside_trace",
+        "gen_outside_trace",
+        "join_trace",
+        "start_trace",
+        "twice_trace_2",
+        "twice_trace",
+    ]
+
+
+def test_explain_names_each_class_hooks(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    text = explain_file(folder / "replaceflow.py", step="first")
+    assert "class-based decorator; its own hooks: init, pre_step, post_step" in text
+    assert "pre_step may return a replacement for the step" in text
+    text = explain_file(folder / "eraseflow.py")
+    assert "default post_step: returns (None, None), which erases a skip below it" in text
