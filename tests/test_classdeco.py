@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from decoflow.transformer import CompileOptions, compile_file
 from decoflow.explain import explain_file
+from decoflow.transformer import CompileOptions, compile_file
 from harness import REPO_ROOT, assert_same, old_python, run_flow
 
 FIXTURES = REPO_ROOT / "fixtures" / "classdeco"
