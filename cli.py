@@ -114,16 +114,83 @@ class Configs:
         return self._by_root[root]
 
 
-def _options(config: Any, cli_specs: Sequence[str]) -> Any:
+@dataclass(frozen=True)
+class Evaluation:
+    """How mutators and configs are evaluated (issue 12): `--python`, `--config`,
+    `--config-value`, `--expansion-timeout`, as given on the command line."""
+
+    python: str | None = None
+    configs: tuple[tuple[str, str], ...] = ()
+    config_values: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None
+
+
+def _options(config: Any, cli_specs: Sequence[str], path: Path | None = None,
+             evaluation: Evaluation = Evaluation()) -> Any:
     from decoflow.transformer import CompileOptions
 
+    configs, values = config.configs_for(path) if path is not None else ((), ())
+    given = {name for name, _ in (*evaluation.configs, *evaluation.config_values)}
+    configs = tuple(p for p in configs if p[0] not in given) + evaluation.configs
+    values = tuple(p for p in values if p[0] not in given) + evaluation.config_values
+    timeout = evaluation.timeout or config.expansion_timeout or 60.0
     return CompileOptions(
-        with_specs=(*config.with_specs, *cli_specs), project_root=config.root
+        with_specs=(*config.with_specs, *cli_specs),
+        project_root=config.root,
+        python=evaluation.python or config.python,
+        configs=configs,
+        config_values=values,
+        expansion_timeout=timeout,
+    )
+
+
+def evaluation_options(func: F) -> F:
+    """The options that say how mutators and configs are evaluated (compile and explain)."""
+    func = click.option(
+        "--expansion-timeout",
+        "expansion_timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds evaluating one flow's mutators may take (default 60).",
+    )(func)
+    func = click.option(
+        "--config-value",
+        "config_values",
+        nargs=2,
+        multiple=True,
+        metavar="NAME JSON",
+        help="A Config's value, as Metaflow's --config-value (repeatable).",
+    )(func)
+    func = click.option(
+        "--config",
+        "configs",
+        nargs=2,
+        multiple=True,
+        metavar="NAME FILE",
+        help="A Config's file, as Metaflow's --config (repeatable).",
+    )(func)
+    func = click.option(
+        "--python",
+        "python",
+        metavar="PATH",
+        help="The interpreter whose Metaflow (>= 2.16) evaluates mutators and configs "
+        "(default: `python` of [tool.decoflow], else the running one).",
+    )(func)
+    return func
+
+
+def _evaluation(python, configs, config_values, timeout) -> Evaluation:
+    from decoflow.project import absolute
+
+    return Evaluation(
+        python=str(absolute(python)) if python and ("/" in python or python[0] == ".") else python,
+        configs=tuple((name, str(absolute(file))) for name, file in configs),
+        config_values=tuple((name, value) for name, value in config_values),
+        timeout=timeout,
     )
 
 
 def _configured_targets(
-    out_dir: Path | None, cli_specs: Sequence[str], quiet: bool
+    out_dir: Path | None, cli_specs: Sequence[str], quiet: bool, evaluation: Evaluation
 ) -> list[Target]:
     """The flows listed in `[tool.decoflow]` of the project around the working directory."""
     from decoflow.project import (
@@ -156,9 +223,8 @@ def _configured_targets(
     destination = absolute(out_dir) if out_dir is not None else config.out_path()
     if destination is None:
         usage_error(f"no `out-dir` in [tool.decoflow] of {config.pyproject} and no --out-dir given")
-    options = _options(config, cli_specs)
     return [
-        Target(source, output, options)
+        Target(source, output, _options(config, cli_specs, source, evaluation))
         for source, output in mirror_outputs(flows, destination).items()
     ]
 
@@ -169,6 +235,7 @@ def _explicit_targets(
     out_dir: Path | None,
     cli_specs: Sequence[str],
     stdin_filename: Path | None,
+    evaluation: Evaluation,
 ) -> list[Target]:
     """The FILES given on the command line and their outputs."""
     from decoflow.project import absolute, mirror_outputs
@@ -182,7 +249,7 @@ def _explicit_targets(
         source = absolute(stdin_filename or Path.cwd() / STDIN_NAME)
         data = _read_stdin()
         config = configs.for_path(source.parent)
-        options = _options(config, cli_specs)
+        options = _options(config, cli_specs, source, evaluation)
         text = _decode_stdin(data, source, config.root)
         dest = None if output in (None, STDIN) else absolute(output)
         return [Target(source, dest, options, text=text)]
@@ -205,7 +272,7 @@ def _explicit_targets(
             "the flows configured in pyproject.toml)"
         )
     return [
-        Target(source, dest, _options(configs.for_path(source), cli_specs))
+        Target(source, dest, _options(configs.for_path(source), cli_specs, source, evaluation))
         for source, dest in mapping.items()
     ]
 
@@ -276,6 +343,7 @@ def _write_stdout(text: str) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Also name the outputs that were up to date.")
+@evaluation_options
 @guard_internal_errors
 def compile_command(
     files: tuple[str, ...],
@@ -290,6 +358,10 @@ def compile_command(
     no_cache: bool,
     quiet: bool,
     verbose: bool,
+    python: str | None,
+    configs: tuple[tuple[str, str], ...],
+    config_values: tuple[tuple[str, str], ...],
+    expansion_timeout: float | None,
 ) -> None:
     """Compile FILES (or, with none, the flows configured in pyproject.toml) into plain flows.
 
@@ -313,12 +385,13 @@ def compile_command(
         usage_error("-o/--output and --out-dir cannot be used together")
     if stdin_filename is not None and STDIN not in files:
         usage_error("--stdin-filename only applies when reading `-` (stdin)")
+    evaluation = _evaluation(python, configs, config_values, expansion_timeout)
     if files:
-        targets = _explicit_targets(files, output, out_dir, with_specs, stdin_filename)
+        targets = _explicit_targets(files, output, out_dir, with_specs, stdin_filename, evaluation)
     else:
         if output is not None:
             usage_error("-o needs one FILE; to build the configured flows use --out-dir")
-        targets = _configured_targets(out_dir, with_specs, quiet)
+        targets = _configured_targets(out_dir, with_specs, quiet, evaluation)
     _check_no_overwrite(targets)
     if (check or diff) and any(t.output is None for t in targets):
         usage_error(
@@ -452,8 +525,17 @@ def clean_command() -> None:
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--step", "step", metavar="NAME", help="Show this step compiled, beside its source.")
 @click.option("--with", "with_specs", multiple=True, metavar="SPEC", help="As for `compile`.")
+@evaluation_options
 @guard_internal_errors
-def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -> None:
+def explain_command(
+    flow: Path,
+    step: str | None,
+    with_specs: tuple[str, ...],
+    python: str | None,
+    configs: tuple[tuple[str, str], ...],
+    config_values: tuple[tuple[str, str], ...],
+    expansion_timeout: float | None,
+) -> None:
     """Explain what compiling FLOW does: for each step, the decorators inlined, in which
     order, where each comes from, and what each yield does."""
     import warnings
@@ -463,7 +545,8 @@ def explain_command(flow: Path, step: str | None, with_specs: tuple[str, ...]) -
     from decoflow.transformer import CompileError, CompileWarning
 
     path = absolute(flow)
-    options = _options(Configs().for_path(path), with_specs)
+    evaluation = _evaluation(python, configs, config_values, expansion_timeout)
+    options = _options(Configs().for_path(path), with_specs, path, evaluation)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CompileWarning)

@@ -30,7 +30,7 @@ from typing import Any
 from .transformer.support.paths import PYPROJECT, absolute, find_root
 
 SECTION = "decoflow"
-KNOWN_KEYS = ("flows", "out-dir", "with")
+KNOWN_KEYS = ("flows", "out-dir", "with", "python", "expansion-timeout", "config", "config-value")
 
 
 class ConfigError(Exception):
@@ -53,6 +53,18 @@ class ProjectConfig:
     flows: tuple[str, ...] = ()
     out_dir: str | None = None
     with_specs: tuple[str, ...] = ()
+    python: str | None = None
+    expansion_timeout: float | None = None
+    configs: tuple[tuple[str, str, str], ...] = ()  # (flow path, NAME, FILE), both absolute
+    config_values: tuple[tuple[str, str, str], ...] = ()  # (flow path, NAME, JSON)
+
+    def configs_for(self, flow: Path) -> tuple[tuple, tuple]:
+        """(--config pairs, --config-value pairs) configured for one flow file."""
+        key = str(absolute(flow))
+        return (
+            tuple((n, f) for p, n, f in self.configs if p == key),
+            tuple((n, v) for p, n, v in self.config_values if p == key),
+        )
 
     @property
     def configured(self) -> bool:
@@ -118,9 +130,53 @@ def load_config(root: Path | str) -> ProjectConfig:
     if out_dir is not None and (not isinstance(out_dir, str) or not out_dir.strip()):
         raise ConfigError(f"{pyproject}: [tool.decoflow] `out-dir` must be a non-empty string")
     with_specs = _string_list(section.get("with", []), "with", pyproject)
-    return ProjectConfig(
-        root=root, pyproject=pyproject, flows=flows, out_dir=out_dir, with_specs=with_specs
+    python = section.get("python")
+    if python is not None and (not isinstance(python, str) or not python.strip()):
+        raise ConfigError(f"{pyproject}: [tool.decoflow] `python` must be a non-empty string")
+    if python is not None and ("/" in python or python.startswith(".")):
+        python = str(absolute(root / python))
+    timeout = section.get("expansion-timeout")
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if timeout is not None and (not number or timeout <= 0):
+        raise ConfigError(
+            f"{pyproject}: [tool.decoflow] `expansion-timeout` must be a positive number"
+        )
+    configs = _per_flow(section.get("config", {}), "config", pyproject, root, files=True)
+    values = _per_flow(
+        section.get("config-value", {}), "config-value", pyproject, root, files=False
     )
+    return ProjectConfig(
+        root=root, pyproject=pyproject, flows=flows, out_dir=out_dir, with_specs=with_specs,
+        python=python, expansion_timeout=None if timeout is None else float(timeout),
+        configs=configs, config_values=values,
+    )
+
+
+def _per_flow(table: Any, key: str, where: Path, root: Path, files: bool) -> tuple:
+    """`[tool.decoflow.config."flows/a.py"] NAME = "file.json"` (files relative to the root),
+    `[tool.decoflow.config-value."flows/a.py"] NAME = '{...}'` (JSON text, or a table)."""
+    import json
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [tool.decoflow] `{key}` must be a table of flow paths")
+    out = []
+    for flow, names in table.items():
+        if not isinstance(names, dict):
+            raise ConfigError(
+                f"{where}: [tool.decoflow.{key}] {flow!r} must be a table NAME = value"
+            )
+        path = str(absolute(root / flow))
+        for name, value in names.items():
+            if files:
+                if not isinstance(value, str):
+                    raise ConfigError(
+                        f"{where}: [tool.decoflow.{key}] {flow!r}: {name} must be a file path"
+                    )
+                value = str(absolute(root / value))
+            elif not isinstance(value, str):
+                value = json.dumps(value)
+            out.append((path, str(name), value))
+    return tuple(out)
 
 
 def find_config(start: Path | str) -> ProjectConfig:
@@ -202,6 +258,7 @@ class Outcome:
     internal_error: str | None = None
     warnings: tuple[Any, ...] = ()  # Diagnostics of the compile's CompileWarnings (DF6xx)
     reads: Any = None  # Reads: what the compile read (for the cache)
+    deferred: Any = None  # (FlowRequest, CompileOptions): needs expansion, batched (issue 12)
 
     @property
     def ok(self) -> bool:
@@ -224,6 +281,7 @@ def compile_task(task: Task) -> Outcome:
     import warnings
 
     from .transformer import CompileError, CompileWarning, Reads
+    from .transformer.passes.expand import NeedsExpansion
 
     reads = Reads()
     with warnings.catch_warnings(record=True) as caught:
@@ -239,6 +297,8 @@ def compile_task(task: Task) -> Outcome:
                 code = compile_source(task.text, task.path, task.options, reads)
         except CompileError as err:
             return Outcome(diagnostics=tuple(err.diagnostics))
+        except NeedsExpansion as need:
+            return Outcome(deferred=(need.request, need.options))
         except Exception as err:  # noqa: BLE001 - reported as an internal error, never a traceback
             return Outcome(internal_error=describe_exception(err))
     found = tuple(w.message.diagnostic for w in caught if isinstance(w.message, CompileWarning))
@@ -264,6 +324,38 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcome]:
+    """Compile every task; in parallel processes when there are several, results in task order.
+
+    Flows that need Metaflow to evaluate their mutators and configs (issue 12) are set aside
+    during the first round, then expanded together in ONE child process, then compiled.
+    """
+    if len(tasks) <= 1:
+        return _compile_tasks(tasks, jobs)
+    from .transformer.passes import expand
+
+    expand.DEFER = True
+    try:
+        outcomes = _compile_tasks(tasks, jobs)
+    finally:
+        expand.DEFER = False
+    deferred = [i for i, outcome in enumerate(outcomes) if outcome.deferred is not None]
+    if not deferred:
+        return outcomes
+    from .transformer.support.paths import display_path, find_root
+
+    first = outcomes[deferred[0]].deferred[1]
+
+    def display(path: Path) -> str:
+        root = (first.project_root or find_root(path.parent)).resolve()
+        return display_path(path, root)
+
+    expand.preload([outcomes[i].deferred for i in deferred], display)
+    for i in deferred:
+        outcomes[i] = compile_task(tasks[i])
+    return outcomes
+
+
+def _compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcome]:
     """Compile every task; in parallel processes when there are several, results in task order.
 
     `jobs` caps the number of processes (default: the number of CPUs). The first file is

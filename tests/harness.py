@@ -145,13 +145,15 @@ def flow_class_name(flow_file: Path | str) -> str:
                     flows.append(cls.name)
                     changed = True
                     break
-    if not flows:
-        raise HarnessError(f"{flow_file}: no class deriving from FlowSpec found")
     called = {
         node.func.id
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
+    if not flows:  # a flow based on a class from another module: the one instantiated
+        flows = [cls.name for cls in classes if cls.bases and cls.name in called]
+    if not flows:
+        raise HarnessError(f"{flow_file}: no class deriving from FlowSpec found")
     instantiated = [name for name in flows if name in called]
     return (instantiated or flows)[-1]
 
@@ -240,6 +242,7 @@ def run_flow(
     sysroot: Path | str | None = None,
     pythonpath: Sequence[Path | str] = (),
     max_workers: int = 2,
+    top_args: Sequence[str] = (),
 ) -> RunOutcome:
     """Run `flow_file` with `python` and read back every task through the Client API.
 
@@ -247,6 +250,8 @@ def run_flow(
     given (so consecutive runs can see each other, e.g. for memoization). `extra_args` are
     added after `run --max-workers N` (e.g. `("--with", "mod.deco")`); one worker runs the
     tasks one after the other, so which ran before a failure does not depend on timing.
+    `top_args` go before `run` (Metaflow's top-level options: `--config NAME FILE`,
+    `--config-value NAME JSON`).
     """
     flow_file = Path(flow_file).resolve()
     flow_dir = flow_file.parent
@@ -259,7 +264,10 @@ def run_flow(
     env = flow_env(flow_dir, sysroot)
     if pythonpath:  # more folders to import from (decorator packages), after the flow's own
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *(str(Path(p).resolve()) for p in pythonpath)])
-    cmd = [python, flow_file.name, "--no-pylint", "run", "--max-workers", str(max_workers), *extra_args]
+    cmd = [
+        python, flow_file.name, "--no-pylint", *top_args,
+        "run", "--max-workers", str(max_workers), *extra_args,
+    ]
     try:
         proc = subprocess.run(
             cmd,

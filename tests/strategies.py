@@ -1030,8 +1030,30 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None, classes: bool = False)
         )
         module.features.add("with-builtin")
 
+    # Sometimes a flow mutator in the decorator module attaches one of its decorators to
+    # some steps (issue 12: Metaflow evaluates it; the compiled flow has it written out).
+    mutator: list[str] = []
+    if not inflow and module.decorators and draw(st.integers(0, 4)) == 0:
+        added = draw(st.sampled_from(module.decorators))
+        fitting = [s.name for s in steps if added.fits(s)]
+        if fitting:
+            targets = draw(st.lists(st.sampled_from(fitting), min_size=1, unique=True))
+            kwargs = "{}"
+            if added.params == 4:
+                kwargs = draw(st.sampled_from(["{}", '{"k": 1}', '{"k": 2, "tag": "m"}']))
+            mutator = [
+                "",
+                "class fuzz_mutator(FlowMutator):",
+                "    def mutate(self, mutable_flow):",
+                "        for name, step in mutable_flow.steps:",
+                f"            if name in {tuple(sorted(targets))!r}:",
+                f"                step.add_decorator({added.name}, deco_kwargs={kwargs})",
+                "",
+            ]
+            module.features.add("flow-mutator")
+
     used = module.decorators
-    deco_body = _render_module_body(module)
+    deco_body = _render_module_body(module) + mutator
     flow_imports = ["FlowSpec", "Parameter", "step", *sorted(builtins_used)]
     if inflow:
         module.features.add("decorators-in-flow")
@@ -1053,11 +1075,14 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None, classes: bool = False)
             header.append(f"from {DECO_MODULE} import {name} as {name}_alias")
         if any(d.import_form == "module" for d in used):
             header.append(f"import {DECO_MODULE}")
+        if mutator:
+            header.append(f"from {DECO_MODULE} import fuzz_mutator")
     flow_lines = [*header, "", "LIMIT = 2", ""]
     if inflow:
         flow_lines += [*deco_body, ""]
     flow_lines += [
         "",
+        *(["@fuzz_mutator"] if mutator else []),
         f"class {FLOW_CLASS}(FlowSpec):",
         "",
         '    limit = Parameter("limit", default=LIMIT, help="read by decorators and steps")',
@@ -1079,7 +1104,8 @@ def fuzz_cases(draw: st.DrawFn, shape: str | None = None, classes: bool = False)
                 "import json",
                 "",
                 "from metaflow import USER_SKIP_STEP, current, user_step_decorator"
-                + (", UserStepDecorator" if classes else ""),
+                + (", UserStepDecorator" if classes else "")
+                + (", FlowMutator" if mutator else ""),
                 "",
                 *deco_body,
             ]

@@ -274,8 +274,11 @@ def generate_spec(
             f"{result.stderr[-4000:]}\n{result.stdout[-2000:]}",
             pytrace=False,
         )
+    text = result.stdout
+    if not text.startswith("{") and "\n{" in text:  # what mutators print comes first
+        text = text[text.index("\n{") + 1 :]
     try:
-        return json.loads(result.stdout)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         pytest.fail(
             f"{flow_file}: argo-workflows create printed no JSON ({err}):\n{result.stdout[:2000]}",
@@ -433,3 +436,43 @@ def test_the_dag_comparison_sees_a_changed_graph(moto_server: MotoServer, tmp_pa
     bad = dag_summary(generate_spec(argo_python, bad_file, s3_stand_in, None, home))
     assert good != bad
     assert ("add", "start.Succeeded") in bad["LinearFlow"]
+
+
+# --------------------------------------------------------------------------------------
+# Flows built by mutators and configs (issue 12): deploy-time equivalence
+
+MUTATOR_FLOWS = TESTS_DIR / "mutator_flows"
+
+
+def _resources_and_retries(spec: dict[str, Any]) -> dict[str, Any]:
+    """Per step template: its container's resources and its retry limit."""
+    out = {}
+    for template in spec["spec"]["templates"]:
+        if "container" not in template:
+            continue
+        out[template["name"]] = (
+            template["container"].get("resources"),
+            (template.get("retryStrategy") or {}).get("limit"),
+        )
+    return out
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [MUTATOR_FLOWS / "robust" / "robustflow.py", MUTATOR_FLOWS / "linter" / "hungryflow.py",
+     MUTATOR_FLOWS / "base" / "teamflow.py"],
+    ids=["flow-mutator-retry", "config-overrides-resources", "base-class"],
+)
+def test_mutator_flow_deploys_the_same_dag_resources_and_retries(
+    flow: Path, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """Metaflow evaluating the mutators at deploy time (the original) and the compiled flow
+    (mutators baked, running alone) give the same DAG, container resources and retries."""
+    python = require_argo_python()
+    pair = spec_pair(ArgoCase(flow.stem, flow), python, moto_server.start(python), tmp_path)
+    assert dag_summary(pair.compiled) == dag_summary(pair.original)
+    original = _resources_and_retries(pair.original)
+    assert original and any(limit for _, limit in original.values()) or "linter" in str(flow)
+    assert _resources_and_retries(pair.compiled) == original, _diff(
+        original, _resources_and_retries(pair.compiled)
+    )

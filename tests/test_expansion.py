@@ -216,3 +216,30 @@ def test_bad_config_value(tmp_path: Path) -> None:
     (outcome,), _ = _expand([request], ref_python())
     [d] = outcome.diagnostics
     assert d.code == "DF505" and "not valid JSON" in d.message
+
+
+def test_a_batch_compile_starts_one_child() -> None:
+    """`decoflow compile` of several flows (in worker processes): the flows that need
+    expansion are set aside, expanded together in ONE child, then compiled."""
+    from decoflow.project import Task, compile_tasks
+    from decoflow.transformer import CompileOptions
+
+    flows = [MUTATOR_FLOWS / folder / name for folder, name in FLOWS.items()]
+    flows.append(Path(__file__).resolve().parent.parent / "fixtures/seed_waiter/waiterflow.py")
+    starts = []
+    real = runner._Child.__init__
+
+    def counting(self, *args, **kwargs):
+        starts.append(1)
+        real(self, *args, **kwargs)
+
+    runner._Child.__init__ = counting
+    try:
+        outcomes = compile_tasks([Task(f, CompileOptions()) for f in flows], jobs=2)
+    finally:
+        runner._Child.__init__ = real
+    assert len(starts) == 1
+    assert all(o.ok for o in outcomes), [o.diagnostics or o.internal_error for o in outcomes]
+    for outcome in outcomes[:-1]:
+        assert "evaluated with Metaflow 2.19.39" in outcome.code
+    assert "evaluated with Metaflow" not in outcomes[-1].code

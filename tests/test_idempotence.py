@@ -124,6 +124,10 @@ class _StripCustomDecorators(cst.CSTTransformer):
             return updated
         return updated.with_changes(decorators=[d for d in updated.decorators if self._keeps(d)])
 
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        """Class decorators that are not Metaflow's (a generated flow mutator) go too."""
+        return updated.with_changes(decorators=[d for d in updated.decorators if self._keeps(d)])
+
 
     def leave_SimpleStatementLine(
         self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine

@@ -347,3 +347,90 @@ def test_api_compile_runs_no_user_code_and_imports_no_metaflow(project: Path) ->
     check_safe_flow_output(result["by_file"])
     assert result["by_source"] == result["by_file"]
     assert result["with_spec"].count('print(loud("after " + step_name))') == 2
+
+
+# --- issue 12: a flow without mutators starts no process; one with them is found statically ---
+
+NO_PROCESS_SCRIPT = """
+import json, os, subprocess, sys
+from pathlib import Path
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a process was started")
+
+subprocess.Popen.__init__ = refuse
+os.fork = refuse
+os.posix_spawn = refuse
+from decoflow.transformer import CompileOptions, compile_file
+
+root = Path(sys.argv[1])
+out = [compile_file(root / "flow.py"), compile_file(root / "plainflow.py",
+       CompileOptions(with_specs=("danger.shout",)))]
+print(json.dumps(out))
+"""
+
+MUTATED_FLOW_BODY = '''
+from metaflow import FlowSpec, step
+
+from mutdecos import everywhere
+
+
+@everywhere
+class MutatedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+'''
+
+MUTDECOS_BODY = '''
+from metaflow import FlowMutator
+
+
+class everywhere(FlowMutator):
+    def mutate(self, mutable_flow):
+        pass
+'''
+
+
+def test_flow_without_mutators_starts_no_process(project: Path) -> None:
+    """A flow with no mutator and no config-fed custom decorator compiles exactly as before
+    (same output) without starting any process (no Metaflow child)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_PROCESS_SCRIPT, str(project)],
+        cwd=project.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
+    assert_nothing_ran(project, proc)
+    assert proc.returncode == 0, proc.stderr
+    by_file, with_spec = json.loads(proc.stdout)
+    check_safe_flow_output(by_file)
+    assert with_spec.count('print(loud("after " + step_name))') == 2
+
+
+def test_mutators_are_detected_without_importing(project: Path) -> None:
+    """A mutator imported from a module is found by reading files: with no usable Metaflow
+    the compile stops with DF501 naming it, and neither the flow nor the module of the
+    mutator was imported by decoflow."""
+    markers = project / "markers"
+    (project / "mutatedflow.py").write_text(
+        _trap(markers, "mutatedflow", "_os._exit(3)") + MUTATED_FLOW_BODY
+    )
+    (project / "mutdecos.py").write_text(_trap(markers, "mutdecos", "_os._exit(3)") + MUTDECOS_BODY)
+    proc = subprocess.run(
+        [*DECOFLOW, "compile", "mutatedflow.py", "--python", "/usr/bin/python3"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert " DF501 @everywhere needs Metaflow >= 2.16" in proc.stderr
+    assert sorted(p.name for p in markers.iterdir()) == []

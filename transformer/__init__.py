@@ -17,6 +17,10 @@ Layout
 written; `options.py` holds `CompileOptions`. The passes live in `passes/`, one module each,
 numbered in their docstrings in the order they run:
 
+0. `expand` (only for a flow built by mutators or configs, found statically): Metaflow
+   evaluates them in a child process (`expansion/`) and the flow is written out as a plain
+   one (final stacks as static decorators, resolved configs, added parameters, flattened
+   bases), which the passes below then compile.
 1. `discover`: the flow's `@step` methods and the custom decorators on each (`StepSite`,
    `DecoratorUse`, `DecoratorDef`), found by following names through modules read from disk.
 2. `attach`: `--with` specs baked in: custom decorators become the outermost layer of every

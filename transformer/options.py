@@ -14,8 +14,20 @@ class CompileOptions:
     project_root: paths named in the output are relative to it; by default the nearest folder
         above the flow holding `pyproject.toml` or `.git`, else the flow's folder.
     search_path: extra folders to resolve decorator modules in, before PYTHONPATH.
+
+    For a flow that needs Metaflow to evaluate its mutators and configs (issue 12; see
+    transformer/expand.py), and only then:
+    python: the interpreter whose Metaflow evaluates them (`--python`); None: the running one.
+    configs: `--config NAME FILE` pairs; config_values: `--config-value NAME JSON` pairs.
+    expansion_timeout: seconds one flow's evaluation may take.
+    All four are part of what an output depends on (with the Metaflow version the header
+    records).
     """
 
     with_specs: tuple[str, ...] = ()
     project_root: Path | None = None
     search_path: tuple[Path, ...] = ()
+    python: str | None = None
+    configs: tuple[tuple[str, str], ...] = ()
+    config_values: tuple[tuple[str, str], ...] = ()
+    expansion_timeout: float = 60.0

@@ -34,7 +34,7 @@ from .passes.discover import (
     is_user_step_decorator,
 )
 from .passes.inline import Layer, StepRewriter
-from .passes.render import module_code, render
+from .passes.render import module_code, render, render_header_only
 from .support.diagnostics import (
     ARGUMENTS_WITHOUT_ATTRIBUTES,
     INSPECT_READS_COMPILED,
@@ -99,7 +99,7 @@ def compile_source(
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))  # long expressions make libcst's visitors recurse deeply
     try:
-        output = Compilation(flow_source, options, reads).run()
+        output = _compile(flow_source, options, root, reads)
     except RecursionError:
         raise CompileError(
             [TOO_DEEP("code nested too deeply for decoflow to analyse", Location(display))]
@@ -107,6 +107,39 @@ def compile_source(
     finally:
         sys.setrecursionlimit(limit)
     return ("\ufeff" + output) if bom and output is not source else output
+
+
+def _compile(
+    flow_source: SourceFile, options: CompileOptions, root: Path, reads: Reads | None = None
+) -> str:
+    return prepare(flow_source, options, root, reads).run()
+
+
+def prepare(
+    flow_source: SourceFile, options: CompileOptions, root: Path, reads: Reads | None = None
+) -> Compilation:
+    """The compilation of a flow; one built by mutators or configs is first expanded by
+    Metaflow and written out as a static flow (pass 1b, `expand`), which the passes below
+    then compile (`compilation.expansion` keeps what Metaflow reported)."""
+    compilation = Compilation(flow_source, options, reads)
+    trigger = compilation.expansion_trigger()
+    if trigger is None:
+        return compilation
+    from dataclasses import replace
+
+    from .passes.expand import header_lines, obtain, write_static
+
+    expansion = obtain(flow_source, options, trigger, lambda p: display_path(p, root))
+    text = write_static(
+        flow_source, expansion, compilation.resolver, compilation.flow_ns, compilation.locator
+    )
+    static = parse_text(text, flow_source.path, flow_source.display)
+    if reads is not None:
+        _record_expansion_reads(reads, expansion)
+    compilation = Compilation(static, replace(options, with_specs=()), reads)
+    compilation.expansion = expansion
+    compilation.extra_header = header_lines(expansion, options)
+    return compilation
 
 
 def _read_only_in(info: GeneratorInfo, calls: set[int]) -> set[str]:
@@ -124,8 +157,29 @@ def _read_only_in(info: GeneratorInfo, calls: set[int]) -> set[str]:
     return {name for name, count in counts.items() if count == 0 and name not in declared}
 
 
+def _record_expansion_reads(reads: Reads, expansion) -> None:
+    """What Metaflow read for the expansion, for the cache: config files, and the files of
+    the mutators, custom decorators and base classes it reported."""
+    paths = [Path(c.source["path"]) for c in expansion.configs.values() if "path" in c.source]
+    users = [*expansion.flow_mutators]
+    for stack in expansion.steps.values():
+        users += [*stack.wrappers, *stack.mutators]
+    paths += [u.file for u in users if u.file is not None]
+    paths += [Path(b["file"]) for b in expansion.bases if b.get("file")]
+    for path in paths:
+        if path not in reads.files:
+            try:
+                stat = path.stat()
+                reads.files[path] = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                reads.files[path] = None
+
+
 class Compilation:
     """One flow file being compiled."""
+
+    expansion = None  # set when the flow was expanded by Metaflow (pass 0, expand)
+    extra_header: list[str] = []  # noqa: RUF012 - replaced, never mutated
 
     def __init__(
         self, source: SourceFile, options: CompileOptions, reads: Reads | None = None
@@ -140,6 +194,12 @@ class Compilation:
         self.warnings: list[Diagnostic] = []  # reported when the compile succeeds
         # (class, method) -> its source constant's name, its text
         self._sources: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def expansion_trigger(self):
+        """Why this flow needs Metaflow to evaluate it (pass 1b), or None: read statically."""
+        from .passes.expand import find_trigger
+
+        return find_trigger(self.resolver, self.flow_ns, self.locator)
 
     def plan(self) -> tuple[list[StepSite], list[BuiltinAttach], dict[tuple[str, str], GeneratorInfo]]:
         """Discover, attach `--with`, analyse and check: everything before rewriting."""
@@ -161,6 +221,8 @@ class Compilation:
         in_flow_defs = self._in_flow_decorators()
         sites, builtins, infos = self.plan()
         if not any(site.uses for site in sites) and not in_flow_defs and not builtins:
+            if self.extra_header:  # expanded: say so even when nothing is left to inline
+                return render_header_only(self.source.module, self._header(sites))
             return self.source.text  # nothing to compile: the flow is its own output
 
         reserved = identifiers_in_text(self.source.text) | set(helper_names())
@@ -592,6 +654,7 @@ class Compilation:
             for use in site.uses:
                 origins.setdefault(use.written, use.definition.origin)
         lines = [f"Generated by decoflow from {self.source.display}. Do not edit: edit the source and recompile."]
+        lines.extend(self.extra_header)
         if self.options.with_specs:
             lines.append("With: " + " ".join(f"--with {s}" for s in self.options.with_specs))
         if origins:

@@ -120,6 +120,7 @@ def _builtin(deco):
         "user_attributes": sorted(str(k) for k in user),
         "statically_defined": bool(getattr(deco, "statically_defined", False)),
         "inserted_by": _inserted(deco),
+        "allow_multiple": bool(getattr(deco, "allow_multiple", False)),
     }
 
 
@@ -164,6 +165,14 @@ def describe_parameters(cls, static_vars):
     out = []
     for var, param in mfcompat.parameters(cls):
         kwargs = dict(getattr(param, "kwargs", {}) or {})
+        kind = kwargs.get("type")
+        typed = {}
+        if kind in (str, int, float, bool):
+            typed["type"] = {"src": kind.__name__, "value": kind.__name__}
+        elif kind is not None and type(kind).__name__ == "JSONTypeClass":
+            typed["type"] = {"src": "JSONType", "value": "JSONType", "import": "metaflow"}
+        encoded = {k: encode(v) for k, v in kwargs.items() if not callable(v)}
+        encoded.update(typed)
         out.append(
             {
                 "var": var,
@@ -172,8 +181,10 @@ def describe_parameters(cls, static_vars):
                 "class": type(param).__name__,
                 "module": type(param).__module__,
                 "static": var in static_vars,
-                "kwargs": {k: encode(v) for k, v in kwargs.items() if not callable(v)},
-                "callable_kwargs": sorted(k for k, v in kwargs.items() if callable(v)),
+                "kwargs": encoded,
+                "callable_kwargs": sorted(
+                    k for k, v in kwargs.items() if callable(v) and k not in typed
+                ),
             }
         )
     return out

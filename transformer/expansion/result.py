@@ -27,6 +27,7 @@ class Builtin:
     user_attributes: tuple[str, ...]
     statically_defined: bool
     inserted_by: tuple[str, ...] | None
+    allow_multiple: bool = False
 
     @classmethod
     def of(cls, data: dict) -> Builtin:
@@ -36,6 +37,7 @@ class Builtin:
             tuple(data.get("user_attributes") or ()),
             bool(data.get("statically_defined")),
             tuple(data["inserted_by"]) if data.get("inserted_by") else None,
+            bool(data.get("allow_multiple")),
         )
 
     def given(self) -> tuple[tuple[str, Value], ...]:

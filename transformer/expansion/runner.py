@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..support.diagnostics import CompileError, Diagnostic, Location
+from ..support.diagnostics import (
+    BAD_CONFIG,
+    EXPANSION_TIMEOUT,
+    MUTATOR_FAILED,
+    NO_METAFLOW,
+    NOT_IMPORTABLE,
+    CompileError,
+    Diagnostic,
+    Location,
+)
 from .result import Expansion
 
 CHILD = Path(__file__).with_name("child.py")
@@ -123,8 +132,7 @@ def choose_python(explicit: str | None) -> tuple[str | None, str]:
 
 def _unsupported(request: FlowRequest, why: str, display: Callable[[Path], str]) -> Diagnostic:
     where = request.blame or Location(display(request.path))
-    return Diagnostic(
-        "DF501",
+    return NO_METAFLOW(
         f"{request.blame_name} needs Metaflow >= 2.16 to be evaluated, but {why}: pass "
         "--python PATH (or `python` in [tool.decoflow]) naming an interpreter with "
         "metaflow >= 2.16, or install metaflow>=2.16 where decoflow runs",
@@ -144,21 +152,6 @@ def failure_diagnostic(
     phase = PHASE_TEXT.get(result.get("phase", ""), "expanding the flow")
     flow_where = Location(display(request.path), (result.get("flow") or {}).get("line") or 1)
     owner = f"in {result['owner']}, " if result.get("owner") else ""
-    if result.get("timeout"):
-        code = "DF503"
-        message = (
-            f"expanding the flow did not finish within {timeout:g}s ({phase}); "
-            "raise the limit with --expansion-timeout or `expansion-timeout` in [tool.decoflow]"
-        )
-    elif result.get("phase") == "configs" and not frames:
-        code = "DF505"
-        message = f"bad configuration: {result.get('message')}"
-    elif result.get("phase") == "import":
-        code = "DF504"
-        message = f"the flow cannot be imported: {result.get('message')}"
-    else:
-        code = "DF502"
-        message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
     where = _frame_location(frames[-1], display) if frames else flow_where
     notes = tuple(
         (_frame_location(f, display), f"in {f['function']}: {f.get('code') or ''}".rstrip(": "))
@@ -166,7 +159,20 @@ def failure_diagnostic(
     )
     if where != flow_where:
         notes += ((flow_where, "while expanding this flow"),)
-    return Diagnostic(code, message, where, notes)
+    if result.get("timeout"):
+        return EXPANSION_TIMEOUT(
+            f"expanding the flow did not finish within {timeout:g}s ({phase}); "
+            "raise the limit with --expansion-timeout or `expansion-timeout` in [tool.decoflow]",
+            where,
+            notes,
+        )
+    if result.get("phase") == "configs" and not frames:
+        return BAD_CONFIG(f"bad configuration: {result.get('message')}", where, notes)
+    if result.get("phase") == "import":
+        message = f"the flow cannot be imported: {result.get('message')}"
+        return NOT_IMPORTABLE(message, where, notes)
+    message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
+    return MUTATOR_FAILED(message, where, notes)
 
 
 def show_printed(request: FlowRequest, text: str) -> None:
@@ -318,8 +324,7 @@ def _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
             )
         else:
             outcomes[current].diagnostics.append(
-                Diagnostic(
-                    "DF504",
+                NOT_IMPORTABLE(
                     f"the Metaflow process evaluating this flow ended abruptly (exit code {code})"
                     + _tail(os.path.join(tmp, "child.txt")),
                     request.blame or Location(display(request.path)),
@@ -331,8 +336,7 @@ def _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
         # The child died between flows (or before the first): report, do not loop forever.
         for i in left:
             outcomes[i].diagnostics.append(
-                Diagnostic(
-                    "DF504",
+                NOT_IMPORTABLE(
                     f"the Metaflow process ({python}) ended before evaluating this flow "
                     f"(exit code {code})" + _tail(os.path.join(tmp, "child.txt")),
                     requests[i].blame or Location(display(requests[i].path)),

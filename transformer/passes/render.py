@@ -136,6 +136,15 @@ def render(
                 leading_lines=[*(cst.EmptyLine() for _ in range(2 - blanks)), *nxt.leading_lines]
             )
     body[insert_at:insert_at] = added
+    return _with_header(module.with_changes(body=body), header)
+
+
+def render_header_only(module: cst.Module, header: Iterable[str]) -> str:
+    """A module with nothing to inline, only the header added (an expanded flow)."""
+    return module_code(_with_header(module, header))
+
+
+def _with_header(module: cst.Module, header: Iterable[str]) -> cst.Module:
     head = list(module.header)
     keep = 0
     for i, ln in enumerate(head):
@@ -147,7 +156,7 @@ def render(
             head[i] = ln.with_changes(comment=cst.Comment("# -*- coding: utf-8 -*-"))
         keep += 1
     new_header = [*head[:keep], *(comment_line(h) for h in header), *head[keep:]]
-    return module.with_changes(body=body, header=new_header)
+    return module.with_changes(header=new_header)
 
 
 if _CodegenState is not None:

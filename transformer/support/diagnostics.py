@@ -64,7 +64,8 @@ class Code:
     """A diagnostic code: `DF` and three digits, a title, and where it is documented.
 
     The hundreds say where the problem is: 0 reading source, 1 using a decorator, 2 finding
-    it, 3 its generator, 4 a `--with` spec; 6 is a warning (the flow compiles)."""
+    it, 3 its generator, 4 a `--with` spec, 5 evaluating mutators and configs; 6 is a warning
+    (the flow compiles)."""
 
     code: str
     title: str
@@ -123,6 +124,13 @@ WITH_UNKNOWN_NAME = Code(
     "DF404",
     "A name that is no Metaflow decorator, or a Metaflow decorator written with its module",
 )
+# Evaluating mutators and configs with Metaflow (DF5xx, issue 12: passes/expand, expansion/)
+NO_METAFLOW = Code("DF501", "No Metaflow that can evaluate mutators")
+MUTATOR_FAILED = Code("DF502", "A mutator (or what it calls) raised, or called `sys.exit`")
+EXPANSION_TIMEOUT = Code("DF503", "Evaluating the flow did not finish in time")
+NOT_IMPORTABLE = Code("DF504", "The flow cannot be imported")
+BAD_CONFIG = Code("DF505", "A bad configuration")
+NOT_WRITABLE = Code("DF506", "An expanded flow that cannot be written as a plain flow")
 # Warnings (DF6xx): the flow compiles, but may behave differently
 INSPECT_READS_COMPILED = Code(
     "DF601",
@@ -156,5 +164,11 @@ CODES: tuple[Code, ...] = (
     WITH_NOT_FOUND,
     WITH_NOT_A_DECORATOR,
     WITH_UNKNOWN_NAME,
+    NO_METAFLOW,
+    MUTATOR_FAILED,
+    EXPANSION_TIMEOUT,
+    NOT_IMPORTABLE,
+    BAD_CONFIG,
+    NOT_WRITABLE,
     INSPECT_READS_COMPILED,
 )
