@@ -408,9 +408,10 @@ def test_df202_alias_cycle(tmp_path: Path) -> None:
     assert "alias cycle" in line
 
 
-def test_df203_step_mutator_on_a_step(tmp_path: Path) -> None:
-    """A `StepMutator` subclass (not a `UserStepDecorator`) on a step: it may add decorators
-    at run time. (`UserStepDecorator` subclasses compile: tests/test_classdeco.py.)"""
+def test_df203_step_mutator_on_a_step_is_now_expanded(tmp_path: Path) -> None:
+    """A `StepMutator` subclass on a step was DF203 (it may add decorators at run time);
+    Metaflow now evaluates it (issue 12) and the flow compiles. DF203 remains for a class
+    that is both a StepMutator and a custom decorator when a mutator adds it."""
     module = dedent(
         """
         from metaflow import StepMutator
@@ -418,16 +419,15 @@ def test_df203_step_mutator_on_a_step(tmp_path: Path) -> None:
 
         class Deco(StepMutator):
             def mutate(self, mutable_step):
-                pass
+                mutable_step.add_decorator("retry", deco_kwargs={"times": 2})
         """
     )
     flow = make_flow("from decos import Deco", ["@Deco"])
-    lines = rejected(tmp_path, flow, {"decos.py": module})
-    expect(
-        lines,
-        f"{where('flow.py', flow, '@Deco')}: DF203",
-        [f"{where('decos.py', module, 'class Deco')}: note: defined here"],
-    )
+    root = write_project(tmp_path, flow, {"decos.py": module})
+    proc = compile_cli(root)
+    assert proc.returncode == 0, proc.stderr
+    out = (root / "out.py").read_text(encoding="utf-8")
+    assert "Deco" not in out and "@retry(times=2)" in out
 
 
 def test_flow_mutator_on_the_flow_class_is_expanded(tmp_path: Path) -> None:

@@ -129,7 +129,9 @@ class Detector:
                 continue
             for dec in item.decorators:
                 target = self._resolve(ns, _callee(dec))
-                if self.is_trigger_class(target):
+                if self.is_trigger_class(target) and not self.is_mutator_class(
+                    target, bases=frozenset({"UserStepDecorator"})
+                ):  # a custom decorator that is also a StepMutator: DF207, statically
                     return Trigger(self._where(ns, dec), f"@{dotted_name(_callee(dec))}")
                 if isinstance(target, (MetaflowName, ModuleObject)):
                     continue
