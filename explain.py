@@ -14,7 +14,7 @@ import libcst as cst
 
 from .transformer.options import CompileOptions
 from .transformer.passes.analyze import YieldKind
-from .transformer.pipeline import prepare
+from .transformer.pipeline import Compilation
 from .transformer.support.paths import display_path, find_root
 from .transformer.support.source import decode, parse_text
 
@@ -27,26 +27,18 @@ _KIND_WORDS = {
 }
 
 
-def explain_file(path: Path | str, options: CompileOptions | None = None, step: str | None = None) -> str:
+def explain_file(
+    path: Path | str, options: CompileOptions | None = None, step: str | None = None
+) -> str:
     options = options or CompileOptions()
     path = Path(path).resolve()
     root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     source = parse_text(decode(path.read_bytes(), display), path, display)
-    compilation = prepare(source, options, root)
-    sites, builtins, infos = compilation.plan()
+    compilation = Compilation(source, options)
+    found = compilation.analyse()
+    sites, builtins, infos = found.sites, found.builtins, found.infos
     lines: list[str] = []
-    expansion = compilation.expansion
-    if expansion is not None and step is None:
-        lines.append(f"mutators and configs evaluated with Metaflow {expansion.metaflow_version}")
-        for mutator in expansion.flow_mutators:
-            lines.append(f"  flow mutator {mutator.spec()} ({mutator.module}.{mutator.qualname})")
-        for deco in expansion.flow_decorators:
-            lines.append(f"  flow decorator {deco.spec()}")
-        for param in expansion.added_parameters:
-            lines.append(f"  parameter {param.var} added by a mutator")
-        for config in expansion.configs.values():
-            lines.append(f"  config {config.describe()} = {config.value.text}")
     names = [s.name for s in sites]
     if step is not None and step not in names:
         raise KeyError(f"no step named '{step}' in {display} (steps: {', '.join(names)})")
@@ -54,9 +46,6 @@ def explain_file(path: Path | str, options: CompileOptions | None = None, step: 
         if step is not None and site.name != step:
             continue
         lines.append(f"step {site.name}" + ("" if site.uses else ": no custom decorators"))
-        if expansion is not None:
-            for change in expansion.changes(site.name):
-                lines.append(f"  mutators: {change}")
         for level, use in enumerate(site.uses, start=1):
             info = infos[use.definition.key]
             via = ", from --with" if use.via_with else ""
@@ -67,8 +56,10 @@ def explain_file(path: Path | str, options: CompileOptions | None = None, step: 
             for ys in info.sites:
                 where = compilation.locator.locate(use.definition.namespace.source, ys.stmt)
                 lines.append(f"       yield at line {where.line}: {_KIND_WORDS[ys.kind]}")
-            if info.may_not_yield:
-                lines.append("       may finish without yielding: the task fails then, as in Metaflow")
+            if info.flow.may_not_yield:
+                lines.append(
+                    "       may finish without yielding: the task fails then, as in Metaflow"
+                )
         for b in builtins:
             lines.append(f"  + @{b.spec.name} from --with {b.spec.raw}")
     if step is not None:
@@ -76,8 +67,16 @@ def explain_file(path: Path | str, options: CompileOptions | None = None, step: 
         compiled = cst.parse_module(compilation.run())
         new = _find_step(compiled, site.class_name, step)
         empty = cst.Module(body=[])
-        lines += ["", f"--- source: {display}, step {step}", empty.code_for_node(site.func).strip("\n")]
-        lines += ["", f"+++ compiled: step {step}", empty.code_for_node(new).strip("\n") if new else "(not found)"]
+        lines += [
+            "",
+            f"--- source: {display}, step {step}",
+            empty.code_for_node(site.func).strip("\n"),
+        ]
+        lines += [
+            "",
+            f"+++ compiled: step {step}",
+            empty.code_for_node(new).strip("\n") if new else "(not found)",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,5 @@
-"""The compiler's passes, one module each; `transformer/pipeline.py` runs them in order.
+"""The compiler's passes, one module (or package) each; `transformer/pipeline.py` runs them
+in order.
 
 A pass imports only support code (`transformer/support/`) and what earlier passes produce.
 """

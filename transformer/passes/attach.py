@@ -56,13 +56,17 @@ def _arguments(spec: WithSpec) -> tuple[cst.Arg, ...] | None:
 
 
 class WithAttacher:
-    def __init__(self, resolver: Resolver, flow_ns: Namespace, finder: StepFinder, where: Location) -> None:
+    def __init__(
+        self, resolver: Resolver, flow_ns: Namespace, finder: StepFinder, where: Location
+    ) -> None:
         self.resolver = resolver
         self.flow_ns = flow_ns
         self.finder = finder
         self.where = where
 
-    def attach(self, specs: tuple[str, ...], sites: list[StepSite]) -> tuple[list[StepSite], list[BuiltinAttach]]:
+    def attach(
+        self, specs: tuple[str, ...], sites: list[StepSite]
+    ) -> tuple[list[StepSite], list[BuiltinAttach]]:
         diagnostics: list[Diagnostic] = []
         customs: list[DecoratorUse] = []
         builtins: list[BuiltinAttach] = []
@@ -90,14 +94,20 @@ class WithAttacher:
         return out, builtins
 
     def _builtin(self, spec: WithSpec) -> BuiltinAttach:
-        bound = self.resolver.resolve(self.flow_ns, spec.name) if spec.name in self.flow_ns.bindings else None
+        bound = (
+            self.resolver.resolve(self.flow_ns, spec.name)
+            if spec.name in self.flow_ns.bindings
+            else None
+        )
         if bound == MetaflowName(spec.name):
             return BuiltinAttach(spec, spec.name, False)
         if bound is None:
             return BuiltinAttach(spec, spec.name, True)
         return BuiltinAttach(spec, f"metaflow_{spec.name}", True)
 
-    def _custom(self, spec: WithSpec, sites: list[StepSite], diagnostics: list[Diagnostic]) -> DecoratorUse | None:
+    def _custom(
+        self, spec: WithSpec, sites: list[StepSite], diagnostics: list[Diagnostic]
+    ) -> DecoratorUse | None:
         if "." in spec.name:
             module, _, attr = spec.name.rpartition(".")
             target = self.resolver.attribute(self.resolver.module_object(module), attr)
@@ -112,7 +122,13 @@ class WithAttacher:
                     )
                 )
                 return None
-            return DecoratorUse(static[0].definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
+            return DecoratorUse(
+                static[0].definition,
+                cst.Decorator(cst.parse_expression(spec.name)),
+                _arguments(spec),
+                spec.name,
+                True,
+            )
         if isinstance(target, Unresolved):
             where = f" (searched: {self.resolver.finder.searched})" if target.missing_module else ""
             problem = (WITH_NOT_FOUND, f"--with '{spec.raw}': {target.reason}{where}")
@@ -120,7 +136,12 @@ class WithAttacher:
             report_unresolved(diagnostics, self.finder.locator, problem, target, use)
             return None
         if isinstance(target, MetaflowName):
-            diagnostics.append(WITH_UNKNOWN_NAME(f"--with '{spec.raw}': write Metaflow's decorators by their short name", self.where))
+            diagnostics.append(
+                WITH_UNKNOWN_NAME(
+                    f"--with '{spec.raw}': write Metaflow's decorators by their short name",
+                    self.where,
+                )
+            )
             return None
         generator = decorator_generator(self.resolver, target)
         if generator is None and isinstance(target, Defined) and self.finder._is_decorator_class(target):
@@ -128,15 +149,26 @@ class WithAttacher:
             return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
         if generator is None:
             diagnostics.append(
-                WITH_NOT_A_DECORATOR(f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator", self.where)
+                WITH_NOT_A_DECORATOR(
+                    f"--with '{spec.raw}': '{spec.name}' is not a @user_step_decorator generator",
+                    self.where,
+                )
             )
             return None
         assert isinstance(generator.stmt, cst.FunctionDef)
         definition = self.finder.definition(generator, generator.stmt)
-        return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
+        return DecoratorUse(
+            definition,
+            cst.Decorator(cst.parse_expression(spec.name)),
+            _arguments(spec),
+            spec.name,
+            True,
+        )
 
 
-def add_builtins(func: cst.FunctionDef, builtins: list[BuiltinAttach], resolver: Resolver, flow_ns: Namespace) -> cst.FunctionDef:
+def add_builtins(
+    func: cst.FunctionDef, builtins: list[BuiltinAttach], resolver: Resolver, flow_ns: Namespace
+) -> cst.FunctionDef:
     """Writes each built-in decorator the step lacks just above its `@step`."""
     present = set()
     for dec in func.decorators:
@@ -149,7 +181,11 @@ def add_builtins(func: cst.FunctionDef, builtins: list[BuiltinAttach], resolver:
         return func
     decorators = list(func.decorators)
     at = next(
-        (i for i, d in enumerate(decorators) if resolver.expression(flow_ns, decorator_callee(d)[0]) == MetaflowName("step")),
+        (
+            i
+            for i, d in enumerate(decorators)
+            if resolver.expression(flow_ns, decorator_callee(d)[0]) == MetaflowName("step")
+        ),
         len(decorators),
     )
     new = []
@@ -157,7 +193,14 @@ def add_builtins(func: cst.FunctionDef, builtins: list[BuiltinAttach], resolver:
         args = _arguments(b.spec)
         expr: cst.BaseExpression = cst.Name(b.local_name)
         if args:
-            expr = cst.Call(func=expr, args=[a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) for a in args[:-1]] + [args[-1]])
+            expr = cst.Call(
+                func=expr,
+                args=[
+                    a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                    for a in args[:-1]
+                ]
+                + [args[-1]],
+            )
         new.append(cst.Decorator(decorator=expr))
     decorators[at:at] = new
     return func.with_changes(decorators=decorators)

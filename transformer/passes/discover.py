@@ -138,7 +138,9 @@ def decorator_generator(resolver: Resolver, target: Target) -> Defined | None:
     return None
 
 
-def applied_by_call(resolver: Resolver, ns: Namespace, stmt: cst.CSTNode) -> tuple[str, cst.Call] | None:
+def applied_by_call(
+    resolver: Resolver, ns: Namespace, stmt: cst.CSTNode
+) -> tuple[str, cst.Call] | None:
     """`name = user_step_decorator(<one positional argument>)` as a top-level statement:
     the name and the call."""
     found = sole_assignment(stmt)
@@ -178,6 +180,19 @@ def report_unresolved(
     diagnostics.append(code(message, at, (use,)))
 
 
+def in_flow_decorators(resolver: Resolver, flow_ns: Namespace) -> dict[str, cst.BaseStatement]:
+    """Custom decorators made in the flow file, by name: their statements are left out of
+    the output (a `def` under @user_step_decorator, or `deco = user_step_decorator(gen)`,
+    whose generator stays as the plain function it is)."""
+    found: dict[str, cst.BaseStatement] = {}
+    for stmt in flow_ns.source.module.body:
+        if isinstance(stmt, cst.FunctionDef) and is_user_step_decorator(resolver, flow_ns, stmt):
+            found[stmt.name.value] = stmt
+        elif (applied := applied_by_call(resolver, flow_ns, stmt)) is not None:
+            found[applied[0]] = stmt
+    return found
+
+
 class StepFinder:
     """Finds the steps and their custom decorator uses; collects diagnostics as it goes."""
 
@@ -187,7 +202,7 @@ class StepFinder:
         self.locator = locator
         self.diagnostics: list[Diagnostic] = []
         self._defs: dict[tuple[str, str], DecoratorDef] = {}
-        self._reported: set[int] = set()
+        self._reported: set[cst.Decorator] = set()
 
     def find(self) -> list[StepSite]:
         sites: list[StepSite] = []
@@ -206,13 +221,22 @@ class StepFinder:
         for dec in cls.decorators:
             callee, _ = decorator_callee(dec)
             target = self.resolver.expression(self.flow_ns, callee)
-            if isinstance(target, Defined) and isinstance(target.stmt, cst.ClassDef) and self._is_mutator_class(target):
+            if (
+                isinstance(target, Defined)
+                and isinstance(target.stmt, cst.ClassDef)
+                and self._is_mutator_class(target)
+            ):
                 self.diagnostics.append(
                     CLASS_OR_MUTATOR(
                         f"@{dotted_name(callee)} is a flow mutator; it may add decorators at run time, "
                         "which decoflow cannot see statically",
                         self.locator.locate(self.flow_ns.source, dec),
-                        ((self.locator.locate(target.namespace.source, target.stmt), "defined here"),),
+                        (
+                            (
+                                self.locator.locate(target.namespace.source, target.stmt),
+                                "defined here",
+                            ),
+                        ),
                     )
                 )
 
@@ -229,11 +253,16 @@ class StepFinder:
         try:
             return self.resolver.expression(self.flow_ns, callee)
         except CompileError as err:
-            if id(dec) not in self._reported:
-                self._reported.add(id(dec))
+            if dec not in self._reported:
+                self._reported.add(dec)
                 where = self.locator.locate(self.flow_ns.source, dec)
                 self.diagnostics.extend(
-                    Diagnostic(d.code, d.message, d.location, (*d.notes, (where, f"needed for @{dotted_name(callee)} here")))
+                    Diagnostic(
+                        d.code,
+                        d.message,
+                        d.location,
+                        (*d.notes, (where, f"needed for @{dotted_name(callee)} here")),
+                    )
                     for d in err.diagnostics
                 )
             return Unresolved("unreadable module")
@@ -250,7 +279,7 @@ class StepFinder:
                 return self.locator.locate(self.flow_ns.source, dec)
 
             target = self._resolve(callee, dec)
-            if id(dec) in self._reported:
+            if dec in self._reported:
                 continue
             if isinstance(target, (MetaflowName, ModuleObject)):
                 continue
@@ -273,7 +302,9 @@ class StepFinder:
             generator = decorator_generator(self.resolver, target)
             if generator is not None:
                 assert isinstance(generator.stmt, cst.FunctionDef)
-                uses.append(DecoratorUse(self._definition(generator, generator.stmt), dec, args, written))
+                uses.append(
+                    DecoratorUse(self._definition(generator, generator.stmt), dec, args, written)
+                )
                 continue
             if isinstance(stmt, cst.ClassDef) and self._is_decorator_class(target):
                 uses.append(DecoratorUse(self.class_definition(target), dec, args, written))

@@ -1,17 +1,18 @@
-"""Pass 6: assemble the output module.
+"""Pass 6: assemble the output module, and print it.
 
 The flow module keeps everything as written except: rewritten steps replace the originals;
 custom decorator definitions in the flow file and imports that only brought custom
-decorators or Metaflow 2.16+-only names are removed; carried imports go after the flow's
-own imports, followed by carried helpers and the runtime helpers; a header says the file is
-generated and from what.
+decorators or Metaflow 2.16+-only names are removed (when nothing left in the output reads
+them); carried imports go after the flow's own imports, followed by carried helpers and the
+runtime helpers; a header says the file is generated and from what.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -21,6 +22,20 @@ except ImportError:  # pragma: no cover - a future libcst: fall back to Module.c
     _CodegenState = None  # type: ignore[assignment,misc]
 
 from ..support.code import comment_line
+from ..support.namespace import (
+    METAFLOW,
+    ImportFrom,
+    ImportModule,
+    MetaflowName,
+    Namespace,
+    Resolver,
+    alias_name,
+    import_binding_name,
+)
+from .discover import StepSite, decorator_generator
+
+if TYPE_CHECKING:
+    from .attach import BuiltinAttach  # loaded only for a compile with `--with`
 
 CODING = re.compile(r"^#.*coding[:=]")
 UTF8_COOKIE = re.compile(r"coding[:=]\s*(utf-?8)\b", re.IGNORECASE)
@@ -32,15 +47,19 @@ def _is_import_line(stmt: cst.CSTNode) -> bool:
     )
 
 
-def _replace_steps(module: cst.Module, steps: dict[int, cst.FunctionDef], removed: set[int]) -> cst.Module:
+def _replace_steps(
+    module: cst.Module,
+    steps: Mapping[cst.FunctionDef, cst.FunctionDef],
+    removed: frozenset[cst.BaseStatement],
+) -> cst.Module:
     """Swaps rewritten steps into their classes and drops removed top-level defs, touching
     nothing else (no traversal of the whole tree)."""
     body: list[cst.BaseStatement] = []
     for stmt in module.body:
-        if id(stmt) in removed:
+        if stmt in removed:
             continue
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
-            items = [steps.get(id(item), item) for item in stmt.body.body]
+            items = [steps.get(item, item) for item in stmt.body.body]  # type: ignore[call-overload]
             if any(new is not old for new, old in zip(items, stmt.body.body)):
                 stmt = stmt.with_changes(body=stmt.body.with_changes(body=items))
         body.append(stmt)
@@ -49,8 +68,6 @@ def _replace_steps(module: cst.Module, steps: dict[int, cst.FunctionDef], remove
 
 def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cst.Module:
     """Removes top-level import aliases in `droppable` that the output no longer uses."""
-    from ..support.namespace import alias_name, import_binding_name
-
     body: list[cst.BaseStatement] = []
     orphans: list[cst.EmptyLine] = []  # comments above a removed import go to what follows
     for stmt in module.body:
@@ -83,15 +100,65 @@ def _drop_imports(module: cst.Module, droppable: set[str], used: set[str]) -> cs
     return module.with_changes(body=body)
 
 
+def builtin_imports(builtins: Sequence[BuiltinAttach]) -> list[cst.SimpleStatementLine]:
+    """`from metaflow import <decorator>` for the `--with` built-ins the flow does not
+    import (the last spec's first)."""
+    out: list[cst.SimpleStatementLine] = []
+    for b in builtins:
+        if b.needs_import:
+            alias = f" as {b.local_name}" if b.local_name != b.spec.name else ""
+            stmt = cst.parse_statement(f"from metaflow import {b.spec.name}{alias}")
+            assert isinstance(stmt, cst.SimpleStatementLine)
+            out.insert(0, stmt)
+    return out
+
+
+def droppable_imports(resolver: Resolver, flow_ns: Namespace) -> set[str]:
+    """Flow-level names bound to custom decorators, their modules, or 2.16+-only names."""
+    out: set[str] = set()
+    for name, binding in flow_ns.bindings.items():
+        if (
+            isinstance(binding, ImportFrom)
+            and binding.module == METAFLOW
+            and binding.name in {"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator"}
+        ):
+            out.add(name)
+        elif isinstance(binding, (ImportFrom, ImportModule)):
+            target = resolver.resolve(flow_ns, name)
+            if isinstance(target, MetaflowName):
+                continue
+            if decorator_generator(resolver, target) is not None:
+                out.add(name)
+            elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
+                ref = resolver.finder.find(binding.dotted)
+                if ref is not None and not ref.external:
+                    out.add(name)
+    return out
+
+
+def header(display: str, with_specs: Sequence[str], sites: Sequence[StepSite]) -> list[str]:
+    """The lines of the comment heading the output: generated, from what, with what."""
+    origins: dict[str, str] = {}
+    for site in sites:
+        for use in site.uses:
+            origins.setdefault(use.written, use.definition.origin)
+    lines = [f"Generated by decoflow from {display}. Do not edit: edit the source and recompile."]
+    if with_specs:
+        lines.append("With: " + " ".join(f"--with {s}" for s in with_specs))
+    if origins:
+        lines.append("Inlined: " + ", ".join(f"@{n} ({o})" for n, o in origins.items()))
+    return lines
+
+
 def render(
     module: cst.Module,
     *,
-    steps: dict[int, cst.FunctionDef],
-    removed_defs: set[int],
+    steps: Mapping[cst.FunctionDef, cst.FunctionDef],
+    removed_defs: frozenset[cst.BaseStatement],
     droppable_imports: set[str],
     still_used: set[str],
-    carried_imports: list[cst.SimpleStatementLine],
-    carried_defs: list[tuple[str, cst.BaseStatement]],
+    carried_imports: Sequence[cst.SimpleStatementLine],
+    carried_defs: Sequence[tuple[str, cst.BaseStatement]],
     runtime_defs: list[cst.FunctionDef],
     header: Iterable[str],
 ) -> cst.Module:
@@ -103,11 +170,17 @@ def render(
     for i, stmt in enumerate(body):
         if _is_import_line(stmt):
             insert_at = i + 1
-        elif i == 0 and isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(
-            stmt.body[0], cst.Expr
-        ) and isinstance(stmt.body[0].value, cst.SimpleString):
+        elif (
+            i == 0
+            and isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.SimpleString)
+        ):
             insert_at = 1
-        elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) or not isinstance(stmt, cst.SimpleStatementLine):
+        elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) or not isinstance(
+            stmt, cst.SimpleStatementLine
+        ):
             break
     added: list[cst.BaseStatement] = []
     added.extend(carried_imports)
@@ -117,12 +190,18 @@ def render(
         if origin != previous:
             lines.append(comment_line(f"carried by decoflow from {origin}"))
             previous = origin
-        stmt = stmt.with_changes(leading_lines=[*lines, *[ln for ln in stmt.leading_lines if ln.comment]])
+        stmt = stmt.with_changes(
+            leading_lines=[*lines, *[ln for ln in stmt.leading_lines if ln.comment]]
+        )
         added.append(stmt)
     for i, func in enumerate(runtime_defs):
         lines = [cst.EmptyLine(), cst.EmptyLine()]
         if i == 0:
-            lines.append(comment_line("decoflow runtime helpers: transitions a decorator's yield can override"))
+            lines.append(
+                comment_line(
+                    "decoflow runtime helpers: transitions a decorator's yield can override"
+                )
+            )
         added.append(func.with_changes(leading_lines=lines))
     if (carried_defs or runtime_defs) and insert_at < len(body):
         nxt = body[insert_at]
@@ -179,6 +258,8 @@ def module_code(module: cst.Module) -> str:
     """`module.code`, printed by libcst's own printer without its position bookkeeping."""
     if _CodegenState is None or not hasattr(module, "_codegen"):
         return module.code
-    state = _PrintState(default_indent=module.default_indent, default_newline=module.default_newline)
+    state = _PrintState(
+        default_indent=module.default_indent, default_newline=module.default_newline
+    )
     module._codegen(state)
     return "".join(state.tokens)

@@ -13,12 +13,12 @@ class Locator:
     """Maps nodes of parsed files to `Location`s, resolving positions lazily per file."""
 
     def __init__(self) -> None:
-        self._positions: dict[int, object] = {}
+        self._positions: dict[cst.Module, object] = {}
 
     def locate(self, source: SourceFile, node: cst.CSTNode | None) -> Location:
         if node is None:
             return Location(source.display)
-        key = id(source.module)
+        key = source.module
         if key not in self._positions:
             wrapper = MetadataWrapper(source.module, unsafe_skip_copy=True)
             self._positions[key] = wrapper.resolve(PositionProvider)
@@ -56,3 +56,35 @@ class LazyLocation:
 
     def __str__(self) -> str:
         return str(self.resolve())
+
+
+def locate_in_copy(
+    locator: Locator,
+    source: SourceFile,
+    original: cst.CSTNode,
+    copy: cst.CSTNode,
+    node: cst.CSTNode,
+) -> Location:
+    """Where `node`, a node of `copy` (a rewritten copy of `original`, which has positions),
+    is in the source: found by its text after the start of `original`, else that start."""
+    if copy is original:
+        return locator.locate(source, node)
+    code = cst.Module(body=[]).code_for_node(node)
+    start = locator.locate(source, original)
+    offset = source.text.find(code, _line_start(source.text, start.line))
+    if offset < 0:
+        return start
+    line = source.text.count("\n", 0, offset) + 1
+    column = offset - _line_start(source.text, line) + 1
+    return Location(source.display, line, column)
+
+
+def _line_start(text: str, line: int) -> int:
+    """The offset in `text` where its (1-based) `line` starts."""
+    pos = 0
+    for _ in range(line - 1):
+        nxt = text.find("\n", pos)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + 1
+    return pos

@@ -1,9 +1,8 @@
 """Results derived from syntax-tree nodes, kept for the whole process.
 
 libcst nodes are immutable, so what is computed from one (its scopes, its renamed copy, its
-analysis) stays true while the node lives, and a batch computes it once. Entries are keyed
-by the node's id and keep the node itself: its id cannot be reused by another object, and a
-lookup checks identity.
+analysis) stays true while the node lives, and a batch computes it once. libcst nodes hash
+and compare by identity: an entry is keyed by the node itself (and keeps it alive).
 """
 
 from __future__ import annotations
@@ -18,11 +17,10 @@ class NodeMemo(Generic[V]):
     """`get(node, extra, compute)`: `compute()` once per node (and `extra` key)."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, Hashable], tuple[object, V]] = {}
+        self._entries: dict[tuple[Hashable, Hashable], V] = {}
 
-    def get(self, node: object, extra: Hashable, compute: Callable[[], V]) -> V:
-        key = (id(node), extra)
-        found = self._entries.get(key)
-        if found is None or found[0] is not node:
-            found = self._entries[key] = (node, compute())
-        return found[1]
+    def get(self, node: Hashable, extra: Hashable, compute: Callable[[], V]) -> V:
+        key = (node, extra)
+        if key not in self._entries:
+            self._entries[key] = compute()
+        return self._entries[key]

@@ -13,7 +13,8 @@ BUILTINS = frozenset(dir(builtins))
 
 
 class NameAllocator:
-    """Hands out names not in `reserved`: the preferred name if free, else prefixed, else numbered."""
+    """Hands out names not in `reserved`: the preferred name if free, else prefixed, else
+    numbered."""
 
     def __init__(self, reserved: set[str] | frozenset[str]) -> None:
         self.taken = set(reserved)
@@ -43,7 +44,18 @@ class NameAllocator:
 
 
 #: Fields that never hold a name (whitespace, parentheses, commas...): not walked.
-_NO_NAMES = ("whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header", "footer", "trailing_whitespace")
+_NO_NAMES = (
+    "whitespace",
+    "lpar",
+    "rpar",
+    "comma",
+    "semicolon",
+    "leading_lines",
+    "lines_after_decorators",
+    "header",
+    "footer",
+    "trailing_whitespace",
+)
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -105,7 +117,9 @@ def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:
         if isinstance(current, cst.Attribute) and isinstance(current.value, cst.Name):
             uses.setdefault(current.value.value, set()).add(current.attr.value)
         elif isinstance(current, cst.Name):
-            uses.setdefault(current.value, set()).add("")  # "" = used as a value, not only via attributes
+            uses.setdefault(current.value, set()).add(
+                ""
+            )  # "" = used as a value, not only via attributes
         else:
             stack.extend(child_nodes(current))
     return uses

@@ -231,7 +231,9 @@ def build_namespace(source: SourceFile, ref: ModuleRef | None) -> Namespace:
                         stars.append(absolute or "")
                         continue
                     for alias in small.names:
-                        bindings[alias_name(alias)] = ImportFrom(absolute, dotted_name(alias.name) or "", stmt)
+                        bindings[alias_name(alias)] = ImportFrom(
+                            absolute, dotted_name(alias.name) or "", stmt
+                        )
                 else:
                     binder = _Binder()
                     small.visit(binder)
@@ -249,7 +251,11 @@ def sole_assignment(stmt: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
     """`name = value` alone on a top-level line: (name, value), else None."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
         small = stmt.body[0]
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
             return small.targets[0].target.value, small.value
     return None
 

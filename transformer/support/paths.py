@@ -13,8 +13,8 @@ PYPROJECT = "pyproject.toml"
 
 def absolute(path: Path | str) -> Path:
     """An absolute, normalised path, following no symlinks (unlike `Path.resolve`) except
-    when the path exists, where symlinks are resolved so that two spellings of one file compare equal.
-    """
+    when the path exists, where symlinks are resolved so that two spellings of one file
+    compare equal."""
     path = Path(os.path.abspath(os.fspath(path)))
     return path.resolve() if path.exists() else path
 

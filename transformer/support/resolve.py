@@ -94,7 +94,10 @@ class ModuleFinder:
     @property
     def searched(self) -> str:
         return ", ".join(
-            [*(self._short(r) for r in self.local_roots), *(["site-packages"] if self.external_roots else [])]
+            [
+                *(self._short(r) for r in self.local_roots),
+                *(["site-packages"] if self.external_roots else []),
+            ]
         )
 
     @staticmethod

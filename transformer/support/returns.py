@@ -48,15 +48,21 @@ class ReturnEliminator:
     def __init__(self, flag: str) -> None:
         self.flag = flag
 
-    def statements(self, stmts: Sequence[cst.BaseStatement], in_loop: bool = False) -> list[cst.BaseStatement]:
+    def statements(
+        self, stmts: Sequence[cst.BaseStatement], in_loop: bool = False
+    ) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         for i, stmt in enumerate(stmts):
             if isinstance(stmt, cst.SimpleStatementLine):
-                ret_at = next((j for j, s in enumerate(stmt.body) if isinstance(s, cst.Return)), None)
+                ret_at = next(
+                    (j for j, s in enumerate(stmt.body) if isinstance(s, cst.Return)), None
+                )
                 if ret_at is None:
                     out.append(stmt)
                     continue
-                before = [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in stmt.body[:ret_at]]
+                before = [
+                    s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in stmt.body[:ret_at]
+                ]
                 ret = stmt.body[ret_at]
                 assert isinstance(ret, cst.Return)
                 lines: list[cst.BaseStatement] = [cst.SimpleStatementLine(body=[s]) for s in before]
@@ -123,7 +129,10 @@ class ReturnEliminator:
             if finalbody is not None:
                 finalbody = finalbody.with_changes(body=self._suite(finalbody.body, in_loop))
             return stmt.with_changes(
-                body=self._suite(stmt.body, in_loop), handlers=handlers, orelse=orelse, finalbody=finalbody
+                body=self._suite(stmt.body, in_loop),
+                handlers=handlers,
+                orelse=orelse,
+                finalbody=finalbody,
             )
         if isinstance(stmt, cst.With):
             return stmt.with_changes(body=self._suite(stmt.body, in_loop))

@@ -44,7 +44,9 @@ _RESOLVED: NodeMemo[ResolvedScopes] = NodeMemo()
 def scopes_of(module: cst.Module) -> ResolvedScopes:
     """The scopes of `module`, resolved now (for a module made up for one analysis)."""
     of_node = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
-    return ResolvedScopes(of_node, tuple({id(s): s for s in of_node.values() if s is not None}.values()))
+    return ResolvedScopes(
+        of_node, tuple({id(s): s for s in of_node.values() if s is not None}.values())
+    )
 
 
 def resolve_scopes(module: cst.Module) -> ResolvedScopes:

@@ -72,12 +72,18 @@ def _check_nesting(text: str, display: str) -> None:
             line = text.count("\n", 0, match.start()) + 1
             column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
             raise CompileError(
-                [SYNTAX_ERROR("syntax error: too many nested parentheses", Location(display, line, column))]
+                [
+                    SYNTAX_ERROR(
+                        "syntax error: too many nested parentheses", Location(display, line, column)
+                    )
+                ]
             )
 
 
 def _syntax_error(err: SyntaxError, display: str) -> Diagnostic:
-    return SYNTAX_ERROR(f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1))
+    return SYNTAX_ERROR(
+        f"syntax error: {err.msg}", Location(display, err.lineno or 1, err.offset or 1)
+    )
 
 
 def _python_syntax_error(text: str, display: str) -> Diagnostic | None:
@@ -116,7 +122,13 @@ def _check_depth(text: str, display: str) -> None:
         if depth > MAX_EXPRESSION_DEPTH:
             line = getattr(node, "lineno", 1)
             raise CompileError(
-                [TOO_DEEP(f"expression nested too deeply for decoflow (over {MAX_EXPRESSION_DEPTH} levels)", Location(display, line, 1))]
+                [
+                    TOO_DEEP(
+                        "expression nested too deeply for decoflow "
+                        f"(over {MAX_EXPRESSION_DEPTH} levels)",
+                        Location(display, line, 1),
+                    )
+                ]
             )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
@@ -131,7 +143,9 @@ def parse_text(text: str, path: Path, display: str) -> SourceFile:
         found = _python_syntax_error(text, display)
         if found is None:
             message = str(err.message).splitlines()[0] if err.message else "invalid syntax"
-            found = SYNTAX_ERROR(f"syntax error: {message}", Location(display, err.raw_line, err.raw_column + 1))
+            found = SYNTAX_ERROR(
+                f"syntax error: {message}", Location(display, err.raw_line, err.raw_column + 1)
+            )
         raise CompileError([found]) from None
     except (RecursionError, MemoryError):
         raise CompileError(

@@ -17,6 +17,7 @@ class StepFacts:
     names: frozenset[str]
     has_return: bool
 
+
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 

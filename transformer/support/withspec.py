@@ -16,8 +16,20 @@ from typing import Any
 
 # Metaflow's own step decorators that `--with NAME` may name (the same in 2.15 and 2.19).
 BUILTIN_STEP_DECORATORS = frozenset(
-    {"catch", "timeout", "environment", "secrets", "parallel", "retry", "resources", "batch",
-     "kubernetes", "card", "pypi", "conda"}
+    {
+        "catch",
+        "timeout",
+        "environment",
+        "secrets",
+        "parallel",
+        "retry",
+        "resources",
+        "batch",
+        "kubernetes",
+        "card",
+        "pypi",
+        "conda",
+    }
 )
 
 
@@ -54,13 +66,17 @@ def parse_spec(raw: str) -> WithSpec:
     name, sep, rest = raw.partition(":")
     name = name.strip()
     if not name or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", name):
-        raise SpecError(f"--with '{raw}': '{name}' is not a decorator name (expected NAME or module.NAME)")
+        raise SpecError(
+            f"--with '{raw}': '{name}' is not a decorator name (expected NAME or module.NAME)"
+        )
     attributes: dict[str, Any] = {}
     if rest.strip():
         for pair in re.split(r""",(?=[\s\w]+=)""", rest):
             key, eq, value = pair.partition("=")
             if not eq or not key.strip().isidentifier() or keyword.iskeyword(key.strip()):
-                raise SpecError(f"--with '{raw}': '{pair}' is not of the form name=value (name a valid keyword)")
+                raise SpecError(
+                    f"--with '{raw}': '{pair}' is not of the form name=value (name a valid keyword)"
+                )
             attributes[key.strip()] = parse_value(value)
     return WithSpec(raw, name, attributes, bool(sep))
 
@@ -70,7 +86,11 @@ def python_literal(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return f'float("{value}")'
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     return repr(value)

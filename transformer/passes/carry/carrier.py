@@ -1,24 +1,19 @@
-"""Pass 4: carry the module-level helpers a decorator needs into the output.
-
-Starting from the module-level names a decorator's code reads, this pass follows each one to
-its definition (a function, class, constant, or import), then what that definition reads in
-turn, and emits only those, in dependency order. Definitions from the user's own modules
-(next to the flow, on the search path, or in the decorator's own package) are copied;
-imports of other modules (the standard library, Metaflow, third parties) are re-emitted as
-imports. Names that would collide with anything in the flow module are renamed
-(`<module>_<name>`), everywhere they are used. Metaflow 2.16+-only names are never emitted.
+"""The carrier: decides the output name of each module-level name a decorator reads, and
+collects the code that defines it in the output (copied definitions, re-emitted imports,
+modules carried as objects).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import GlobalScope
 
-from ..support.memo import NodeMemo
-from ..support.names import NameAllocator, attribute_uses, child_nodes, name_nodes
-from ..support.namespace import (
+from ...support.diagnostics import Diagnostic
+from ...support.memo import NodeMemo
+from ...support.names import NameAllocator, attribute_uses, child_nodes
+from ...support.namespace import (
     METAFLOW,
     Defined,
     Definition,
@@ -27,57 +22,21 @@ from ..support.namespace import (
     ModuleObject,
     Namespace,
     Resolver,
-    alias_name,
     build_namespace,
     dotted_name,
 )
-from ..support.scopes import resolve_scopes
-from ..support.source import SourceFile
+from ...support.rename import SKIP_LITERAL
+from ...support.source import SourceFile
+from .copies import ModuleScopes, module_scopes, postpones_annotations, renamed_copy
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
-METAFLOW_ONLY = frozenset({"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"})
-SKIP_LITERAL = "{}"  # USER_SKIP_STEP's value
+METAFLOW_ONLY = frozenset(
+    {"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator", "StepMutator", "FlowMutator"}
+)
 
-
-@dataclass(frozen=True)
-class ModuleScopes:
-    """Module-level facts of one helper module: what each top-level statement reads and binds."""
-
-    reads: tuple[frozenset[str], ...]  # per top-level statement: module-level names it reads
-    refs: dict[int, str] = field(repr=False)  # id(Name) -> module-level name (reads and bindings)
-
-
-def module_scopes(module: cst.Module) -> ModuleScopes:
-    resolved = resolve_scopes(module)
-    owner: dict[int, int] = {}
-    for index, stmt in enumerate(module.body):
-        for node in name_nodes(stmt):
-            owner[id(node)] = index
-    reads: list[set[str]] = [set() for _ in module.body]
-    refs: dict[int, str] = {}
-    global_scope = None
-    for scope in resolved.all:
-        if isinstance(scope, GlobalScope):
-            global_scope = scope
-        for access in scope.accesses:
-            node = access.node
-            if not isinstance(node, cst.Name):
-                continue
-            if any(isinstance(r.scope, GlobalScope) for r in access.referents) or not access.referents:
-                refs[id(node)] = node.value
-                if id(node) in owner:
-                    reads[owner[id(node)]].add(node.value)
-    if global_scope is not None:
-        for assignment in global_scope.assignments:
-            node = getattr(assignment, "node", None)
-            if isinstance(node, cst.Name):
-                refs[id(node)] = assignment.name
-            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                refs[id(node.name)] = assignment.name
-    return ModuleScopes(tuple(frozenset(r) for r in reads), refs)
-
-
-_RENAMED: NodeMemo[cst.BaseStatement] = NodeMemo()
+# Scope facts per parsed module, shared by every compile in the process (modules are parsed
+# once per process, see `resolve.parse_cached`).
+_SCOPES: NodeMemo[ModuleScopes] = NodeMemo()
 _BINDINGS: NodeMemo[dict] = NodeMemo()
 
 
@@ -104,76 +63,15 @@ def _bindings_of(ns: Namespace, stmt: cst.BaseStatement) -> dict:
     return _BINDINGS.get(stmt, None, compute)
 
 
-def _renamed(stmt: cst.BaseStatement, refs: dict[int, str], names: dict[str, str], strings: bool) -> cst.BaseStatement:
-    """`stmt` with its module-level names renamed (and its annotations written as strings
-    when `strings`); flows of a batch that carry a helper the same way share one copy
-    (nodes are immutable)."""
+@dataclass(frozen=True)
+class CarriedCode:
+    """What carrying adds to the output module, and the module-level names it takes."""
 
-    def compute() -> cst.BaseStatement:
-        out = stmt.visit(_Rename(refs, names))
-        return out.visit(_StringAnnotations()) if strings else out  # type: ignore[return-value]
-
-    return _RENAMED.get(stmt, (tuple(sorted(names.items())), strings), compute)
-
-
-def postpones_annotations(module: cst.Module) -> bool:
-    """Whether `module` starts with `from __future__ import annotations` (PEP 563)."""
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            return False
-        for small in stmt.body:
-            if isinstance(small, cst.ImportFrom) and isinstance(small.module, cst.Name) and small.module.value == "__future__":
-                names = small.names
-                if not isinstance(names, cst.ImportStar) and any(alias_name(a) == "annotations" for a in names):
-                    return True
-            elif not (isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))):
-                return False
-    return False
-
-
-class _StringAnnotations(cst.CSTTransformer):
-    """Annotations written as strings, as PEP 563 keeps them: carried from a module with
-    `from __future__ import annotations` into one without, a signature or class body would
-    otherwise evaluate them (a forward reference would fail)."""
-
-    def leave_Annotation(self, original: cst.Annotation, updated: cst.Annotation) -> cst.Annotation:
-        if isinstance(updated.annotation, (cst.SimpleString, cst.ConcatenatedString)):
-            return updated
-        text = cst.Module(body=[]).code_for_node(updated.annotation)
-        plain = not any(c in text for c in '"\\\n')
-        return updated.with_changes(annotation=cst.SimpleString(f'"{text}"' if plain else repr(text)))
-
-
-class _Rename(cst.CSTTransformer):
-    """Renames module-level names by node identity; adds `as` to renamed import aliases."""
-
-    def __init__(self, refs: dict[int, str], names: dict[str, str]) -> None:
-        self.refs = refs
-        self.names = names
-
-    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
-        name = self.refs.get(id(original))
-        if name is not None and self.names.get(name, name) != name:
-            new = self.names[name]
-            return cst.parse_expression(new) if new == SKIP_LITERAL else updated.with_changes(value=new)
-        return updated
-
-    def leave_ImportAlias(self, original: cst.ImportAlias, updated: cst.ImportAlias) -> cst.ImportAlias:
-        bound = alias_name(original)
-        if original.asname is None and "." not in bound and self.names.get(bound, bound) != bound:
-            return updated.with_changes(asname=cst.AsName(cst.Name(self.names[bound])))
-        if original.asname is not None and self.names.get(bound, bound) != bound:
-            return updated.with_changes(asname=cst.AsName(cst.Name(self.names[bound])))
-        return updated
-
-    def leave_NameItem(self, original: cst.NameItem, updated: cst.NameItem) -> cst.NameItem:
-        new = self.names.get(original.name.value)
-        return updated.with_changes(name=cst.Name(new)) if new and new != SKIP_LITERAL else updated
-
-
-# Scope facts per parsed module, shared by every compile in the process (modules are parsed
-# once per process, see `resolve.parse_cached`).
-_SCOPES: NodeMemo[ModuleScopes] = NodeMemo()
+    imports: tuple[cst.SimpleStatementLine, ...]
+    definitions: tuple[tuple[str, cst.BaseStatement], ...]  # (the module it comes from, code)
+    claimed: frozenset[str]  # every name the output module now binds or reserves
+    warnings: tuple[Diagnostic, ...] = ()  # what compiles but may differ (DF6xx)
+    flow_imports: frozenset[str] = frozenset()  # flow imports now carried: dropped
 
 
 @dataclass
@@ -202,7 +100,9 @@ class Carrier:
         self._import_order: list[tuple] = []
         self._defs: dict[tuple[str, int], _Carried] = {}
         self._def_order: list[tuple[str, int]] = []
-        self._namespaces: dict[str, tuple[str, Namespace, set[str]]] = {}  # dotted -> (name, ns, attrs)
+        self._namespaces: dict[
+            str, tuple[str, Namespace, set[str]]
+        ] = {}  # dotted -> (name, ns, attrs)
         self._module_keys: dict[tuple[str, str], str] = {}  # (module path, name) -> dotted module
         self._prefer: str | None = None  # the output name the next carried definition takes
         self._preferred: dict[tuple[str, str], str] = {}  # (module path, name) -> see `prefer`
@@ -217,7 +117,11 @@ class Carrier:
         "" among them means it is also used as a plain value."""
         if ns is self.flow_ns:
             binding = ns.bindings.get(name)
-            if isinstance(binding, ImportFrom) and binding.module == METAFLOW and binding.name == "USER_SKIP_STEP":
+            if (
+                isinstance(binding, ImportFrom)
+                and binding.module == METAFLOW
+                and binding.name == "USER_SKIP_STEP"
+            ):
                 return SKIP_LITERAL
             return name
         key = (str(ns.source.path), name)
@@ -260,10 +164,28 @@ class Carrier:
         finally:
             self._prefer = None
 
-    def import_lines(self) -> list[cst.SimpleStatementLine]:
-        return [self._imports[k][1] for k in self._import_order]
+    def finish(
+        self,
+        more: Sequence[tuple[str, cst.BaseStatement]] = (),
+        warnings: Sequence[Diagnostic] = (),
+        flow_imports: frozenset[str] = frozenset(),
+    ) -> CarriedCode:
+        """The code carried for every name asked for so far, then `more` definitions.
+        Modules carried as objects come after the other definitions; building them may
+        carry more (their members, an import of `types`), so they are built first."""
+        namespaces = self._namespace_lines()
+        definitions = self._definitions()
+        definitions += [("the modules above, as objects", n) for n in namespaces]
+        definitions += more
+        return CarriedCode(
+            imports=tuple(self._imports[k][1] for k in self._import_order),
+            definitions=tuple(definitions),
+            claimed=frozenset(self.alloc.taken),
+            warnings=tuple(warnings),
+            flow_imports=flow_imports,
+        )
 
-    def definitions(self) -> list[tuple[str, cst.BaseStatement]]:
+    def _definitions(self) -> list[tuple[str, cst.BaseStatement]]:
         """Carried definitions in emission order, each with the module it comes from."""
         out = []
         for key in self._def_order:
@@ -271,8 +193,15 @@ class Carrier:
             scopes = self._module_scopes(item.namespace)
             used = scopes.reads[item.index] | set(_bindings_of(item.namespace, item.stmt))
             names = {n: self.output_name(item.namespace, n) for n in used}
-            strings = not self._flow_postpones and postpones_annotations(item.namespace.source.module)
-            out.append((item.namespace.source.display, _renamed(item.stmt, scopes.refs, names, strings)))
+            strings = not self._flow_postpones and postpones_annotations(
+                item.namespace.source.module
+            )
+            out.append(
+                (
+                    item.namespace.source.display,
+                    renamed_copy(item.stmt, scopes.refs, names, strings),
+                )
+            )
         return out
 
     # -- internals ------------------------------------------------------------------------
@@ -317,7 +246,13 @@ class Carrier:
             if any(n in target.source.text for n in METAFLOW_ONLY):
                 return True
             for binding in target.bindings.values():
-                used = binding.dotted if isinstance(binding, ImportModule) else binding.module if isinstance(binding, ImportFrom) else None
+                used = (
+                    binding.dotted
+                    if isinstance(binding, ImportModule)
+                    else binding.module
+                    if isinstance(binding, ImportFrom)
+                    else None
+                )
                 if not used or used == METAFLOW or used.startswith(METAFLOW + "."):
                     continue
                 ref = self.resolver.finder.find(used)
@@ -342,8 +277,10 @@ class Carrier:
             return self._import(("from", binding.module, binding.name), name, binding)
         if isinstance(binding, ImportModule):
             written = self._written_module(binding)
-            if self._is_carried_module(ns, binding.dotted) and "." not in written or (
-                self._is_carried_module(ns, binding.dotted) and binding.dotted == written
+            if (
+                self._is_carried_module(ns, binding.dotted)
+                and "." not in written
+                or (self._is_carried_module(ns, binding.dotted) and binding.dotted == written)
             ):
                 self._module_keys[(str(ns.source.path), name)] = binding.dotted
                 return self._module_object(binding.dotted, name, attrs or {""})
@@ -371,7 +308,7 @@ class Carrier:
                 self.output_name(target, attr)
         return out
 
-    def namespace_lines(self) -> list[cst.BaseStatement]:
+    def _namespace_lines(self) -> list[cst.BaseStatement]:
         """`name = types.SimpleNamespace(member=..., ...)` for each module carried as an object."""
         if not self._namespaces:
             return []
@@ -379,7 +316,11 @@ class Carrier:
         out: list[cst.BaseStatement] = []
         for dotted, (name, target, members) in self._namespaces.items():
             args = ", ".join(f"{m}={self.output_name(target, m)}" for m in sorted(members))
-            out.append(cst.parse_statement(f"{name} = {types_name}.SimpleNamespace({args})  # module {dotted}"))
+            out.append(
+                cst.parse_statement(
+                    f"{name} = {types_name}.SimpleNamespace({args})  # module {dotted}"
+                )
+            )
         return out
 
     def _import(self, key: tuple, name: str, binding: ImportFrom | ImportModule) -> str:
@@ -398,10 +339,13 @@ class Carrier:
             stem = (key[1] or "mod").split(".")[-1]
             out = self._take_preferred() or self._claim(name, stem)
             if isinstance(binding, ImportModule):
-                line = cst.parse_statement(f"import {binding.dotted}" + (f" as {out}" if out != binding.dotted else ""))
+                line = cst.parse_statement(
+                    f"import {binding.dotted}" + (f" as {out}" if out != binding.dotted else "")
+                )
             else:
                 line = cst.parse_statement(
-                    f"from {binding.module} import {binding.name}" + (f" as {out}" if out != binding.name else "")
+                    f"from {binding.module} import {binding.name}"
+                    + (f" as {out}" if out != binding.name else "")
                 )
         assert isinstance(line, cst.SimpleStatementLine)
         self._imports[key] = (out, line)
@@ -422,9 +366,10 @@ class Carrier:
 
     def _definition(self, ns: Namespace, name: str, binding: Definition) -> str:
         index = next(i for i, s in enumerate(ns.source.module.body) if s is binding.stmt)
-        stem = ns.source.path.stem if ns.source.path.stem != "__init__" else ns.source.path.parent.name
+        path = ns.source.path
+        stem = path.stem if path.stem != "__init__" else path.parent.name
         out = self._take_preferred() or self._claim(name, stem)
-        self._names[(str(ns.source.path), name)] = out
+        self._names[(str(path), name)] = out
         self._statement(ns, index)
         return out
 

@@ -1,4 +1,4 @@
-"""`inspect` asked about a step from decorator code (issue 14, item 3).
+"""What `inspect` asks about a step from decorator code (issue 14, item 3).
 
 Natively `inspect.getsource(getattr(flow, step_name))` in a decorator returns the step as
 written in the flow file: its decorators, `def` line and body, indented as in the class (the
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import inspect
 import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .diagnostics import Location
-from .names import child_nodes
-from .namespace import ImportFrom, ImportModule, Namespace, dotted_name
+from ...support.diagnostics import Location
+from ...support.names import child_nodes
+from ...support.namespace import ImportFrom, ImportModule, Namespace, dotted_name
 
 #: inspect functions whose answer about a step depends on the file the step is read from.
 SOURCE_FUNCTIONS = frozenset(
@@ -52,11 +53,11 @@ class InspectUse:
 def find_inspect_uses(
     func: cst.FunctionDef,
     params: tuple[str, ...],
-    local_refs: dict[int, str],
-    global_refs: dict[int, str],
+    local_refs: Mapping[cst.Name, str],
+    global_refs: Mapping[cst.Name, str],
     reassigned: frozenset[str],
     ns: Namespace,
-    where,  # (node) -> Location
+    where: Callable[[cst.CSTNode], Location],
 ) -> tuple[InspectUse, ...]:
     """Every use of an inspect function of SOURCE_FUNCTIONS in the decorator `func`."""
     if "inspect" not in ns.source.text:
@@ -69,22 +70,22 @@ def find_inspect_uses(
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             base = node.value
             is_module = (
-                local_refs.get(id(base)) in local_modules
-                if id(base) in local_refs
-                else _global_binding(ns, global_refs.get(id(base))) == ("inspect", None)
+                local_refs.get(base) in local_modules
+                if base in local_refs
+                else _global_binding(ns, global_refs.get(base)) == ("inspect", None)
             )
             return node.attr.value if is_module else None
         if isinstance(node, cst.Name):
-            if id(node) in local_refs:
-                return local_functions.get(local_refs[id(node)])
-            found = _global_binding(ns, global_refs.get(id(node)))
+            if node in local_refs:
+                return local_functions.get(local_refs[node])
+            found = _global_binding(ns, global_refs.get(node))
             return found[1] if found and found[0] == "inspect" else None
         return None
 
     def is_param(node: cst.CSTNode, index: int) -> bool:
         if index >= len(params) or params[index] in reassigned:
             return False
-        return isinstance(node, cst.Name) and local_refs.get(id(node)) == params[index]
+        return isinstance(node, cst.Name) and local_refs.get(node) == params[index]
 
     def is_flow(node: cst.CSTNode) -> bool:
         if is_param(node, 1):
@@ -102,7 +103,7 @@ def find_inspect_uses(
 
     def step_of(expr: cst.CSTNode, depth: int = 0) -> str | None:
         if isinstance(expr, cst.Name) and depth < 20:
-            value = assigned_once.get(local_refs.get(id(expr), ""))
+            value = assigned_once.get(local_refs.get(expr, ""))
             return None if value is None else step_of(value, depth + 1)
         if isinstance(expr, cst.Attribute) and is_flow(expr.value):
             return expr.attr.value
@@ -121,7 +122,7 @@ def find_inspect_uses(
         return None
 
     uses: list[InspectUse] = []
-    callees: set[int] = set()
+    callees: set[cst.CSTNode] = set()
     stack: list[cst.CSTNode] = [func.body]
     references: list[tuple[cst.CSTNode, str]] = []
     while stack:
@@ -129,7 +130,7 @@ def find_inspect_uses(
         if isinstance(node, cst.Call):
             function = inspect_function(node.func)
             if function in SOURCE_FUNCTIONS:
-                callees.add(id(node.func))
+                callees.add(node.func)
                 first = node.args[0] if node.args else None
                 positional = first is not None and first.keyword is None and not first.star
                 step = step_of(first.value) if positional else None
@@ -140,7 +141,7 @@ def find_inspect_uses(
                 references.append((node, function))
         stack.extend(reversed(child_nodes(node)))
     for node, function in references:  # `get = inspect.getsource`: cannot be followed
-        if id(node) not in callees:
+        if node not in callees:
             uses.append(InspectUse(node, function, None, where(node)))
     return tuple(uses)
 
@@ -156,13 +157,13 @@ def _global_binding(ns: Namespace, name: str | None) -> tuple[str, str | None] |
     return None
 
 
-def _is_builtin(node: cst.CSTNode, name: str, ns: Namespace, refs: tuple[dict, dict]) -> bool:
+def _is_builtin(node: cst.CSTNode, name: str, ns: Namespace, refs: tuple[Mapping, Mapping]) -> bool:
     """Whether `node` reads the builtin `name` (neither a local nor a module name)."""
     return (
         isinstance(node, cst.Name)
         and node.value == name
         and name not in ns.bindings
-        and not any(id(node) in r for r in refs)
+        and not any(node in r for r in refs)
     )
 
 
@@ -190,7 +191,7 @@ def _local_imports(func: cst.FunctionDef) -> tuple[set[str], dict[str, str]]:
 
 
 def _assigned_once(
-    func: cst.FunctionDef, local_refs: dict[int, str], reassigned: frozenset[str]
+    func: cst.FunctionDef, local_refs: Mapping[cst.Name, str], reassigned: frozenset[str]
 ) -> dict[str, cst.BaseExpression]:
     """Locals of the decorator bound exactly once, by `name = value`: name -> value."""
     out: dict[str, cst.BaseExpression] = {}
@@ -199,7 +200,7 @@ def _assigned_once(
         node = stack.pop()
         if isinstance(node, cst.Assign) and len(node.targets) == 1:
             target = node.targets[0].target
-            local = local_refs.get(id(target)) if isinstance(target, cst.Name) else None
+            local = local_refs.get(target) if isinstance(target, cst.Name) else None
             if local is not None and local not in reassigned:
                 out[local] = node.value
         stack.extend(child_nodes(node))

@@ -1,0 +1,144 @@
+"""Pass 5, inline: return elimination (a `return` leaves only its inlined block) and the
+names a step's inlined code claims.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from decoflow.transformer.support.names import NameAllocator
+from decoflow.transformer.support.returns import ReturnEliminator
+from pass_helpers import STEP_NAMED, compile_text, dedent, one_decorated_step, with_body_line
+
+# --- return elimination ------------------------------------------------------------------
+
+RETURNS = [
+    (
+        "return in if, rest guarded",
+        """
+        a()
+        if x:
+            return
+        b()
+        """,
+        """
+        a()
+        if x:
+            done = True
+        if not done:
+            b()
+        """,
+    ),
+    (
+        "return in a loop breaks, rest guarded after the loop",
+        """
+        for i in y:
+            if i:
+                return
+            c(i)
+        d()
+        """,
+        """
+        for i in y:
+            if i:
+                done = True
+                break
+            c(i)
+        if not done:
+            d()
+        """,
+    ),
+    (
+        "nested loops propagate the break",
+        """
+        for i in y:
+            for j in i:
+                return
+            e()
+        """,
+        """
+        for i in y:
+            for j in i:
+                done = True
+                break
+            if done:
+                break
+            e()
+        """,
+    ),
+    (
+        "try/else is skipped after a return in the body",
+        """
+        try:
+            return
+        except E:
+            pass
+        else:
+            f()
+        """,
+        """
+        try:
+            done = True
+        except E:
+            pass
+        else:
+            if not done:
+                f()
+        """,
+    ),
+    (
+        "a returned value is still evaluated",
+        """
+        return compute()
+        """,
+        """
+        compute()
+        done = True
+        """,
+    ),
+    (
+        "nested functions keep their returns",
+        """
+        def g():
+            return 1
+        h()
+        """,
+        """
+        def g():
+            return 1
+        h()
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize("name,before,after", RETURNS, ids=[r[0] for r in RETURNS])
+def test_return_elimination(name: str, before: str, after: str) -> None:
+    module = cst.parse_module(dedent(before))
+    out = ReturnEliminator("done").statements(list(module.body))
+    assert cst.Module(body=out).code == dedent(after)
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def test_allocator_prefers_the_name_then_prefix_then_number() -> None:
+    alloc = NameAllocator({"start", "deco_start"})
+    assert alloc.claim("duration", prefix="deco") == "duration"
+    assert alloc.claim("start", prefix="deco") == "deco_start_2"
+    assert alloc.claim("class", prefix="deco") == "deco_class"
+
+
+# --- names equal to a step's own name (issue 14, item 1) -----------------------------------
+
+
+def test_decorator_local_renamed_when_the_step_uses_its_own_name(tmp_path: Path) -> None:
+    """The names a step uses include its own name where the body uses it (`start = ...` in
+    step `start`): the decorator's `start` must not be the body's."""
+    flow = with_body_line(one_decorated_step("timer"), 'start = "the body\'s"')
+    out = compile_text(tmp_path, flow, STEP_NAMED)
+    assert "timer_start = time.time()" in out
+    assert "self.took = time.time() - timer_start" in out
+    assert 'start = "the body\'s"' in out

@@ -1,0 +1,52 @@
+"""Pass 6, render: the output module, and printing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from pass_helpers import compile_text, dedent
+
+
+def test_flow_without_custom_decorators_is_its_own_output(tmp_path: Path) -> None:
+    flow = dedent(
+        """
+        from metaflow import FlowSpec, step
+
+        class F(FlowSpec):
+            @step
+            def start(self):  # comment
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    assert compile_text(tmp_path, flow) == flow
+
+
+# --- printing ------------------------------------------------------------------------------
+
+
+def _printed_fixture(path: Path) -> bool:
+    """A fixture's own file (not a regression case, not what `pip install` built from one)."""
+    return not {"regressions", "build"} & set(path.parts) and not any(
+        p.endswith(".egg-info") for p in path.parts
+    )
+
+
+PRINTED = sorted(
+    p for p in (Path(__file__).parent.parent / "fixtures").rglob("*.py") if _printed_fixture(p)
+) + sorted((Path(__file__).parent / "golden").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", PRINTED, ids=lambda p: p.name)
+def test_printing_without_position_bookkeeping_is_libcst_printing(path: Path) -> None:
+    """`render.module_code` must print exactly what `Module.code` prints."""
+    from decoflow.transformer.passes.render import module_code
+
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    assert module_code(module) == module.code
+    assert module_code(module) == path.read_text(encoding="utf-8")

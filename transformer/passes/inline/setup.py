@@ -1,0 +1,88 @@
+"""The `setting_up` rule: when the step tracks whose before-code runs, and who reads it.
+
+Metaflow runs stacked decorators as nested generators: the outer one's code before its
+yield runs, then the inner one's, then the step. When an inner decorator's before-code
+fails, Metaflow does not throw that failure into the outer decorators: their `except`,
+`finally` and `with` exits do not see it, and the task fails at once. Inlined, that code
+sits inside the outer decorators' `try` and `with` statements, which would see it.
+
+So when an outer decorator has such guards (`guarded` statements, see pass 3) and a
+decorator below may fail that way, the step keeps a marker, `setting_up`:
+
+* it is set to a layer's level before that layer's before-code runs (`tracks`), and reset
+  to 0 when its yield runs what is below it;
+* a guarded decorator at level L steps aside while `setting_up > L` (`guard_level`);
+* a failure Metaflow raises outside the decorators (no yield, or a second yield) sets it
+  past every level first, so that every guard steps aside (`bypasses`).
+
+A decorator that may yield twice needs its own guards skipped too: after a second yield
+Metaflow leaves the generator suspended, so its handlers, `finally` and `with` exits
+never run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..carry import Layer
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Whether the step tracks setup, from which level, and the marker's name."""
+
+    track_from: int | None  # the outermost guarded level, when tracking
+    flag: str  # the marker ("" when not tracking)
+    depth: int  # the number of layers: `flag = depth + 1` makes every guard step aside
+
+    @property
+    def tracked(self) -> bool:
+        return self.track_from is not None
+
+    def tracks(self, layer: Layer) -> bool:
+        """Whether the marker is set to `layer`'s level before its before-code runs."""
+        return (
+            self.track_from is not None
+            and layer.level > self.track_from
+            and layer.info.guards.has_pre_code
+        )
+
+    def bypasses(self, layer: Layer) -> bool:
+        """Whether an error Metaflow raises outside `layer` must make the guarded
+        decorators (above it, and its own) step aside: their handlers re-raise, `finally`
+        is skipped."""
+        return self.track_from is not None and layer.level >= self.track_from
+
+    def bypass(self, layer: Layer) -> str:
+        """The statement doing so (and the indentation after it), or nothing."""
+        return f"{self.flag} = {self.depth + 1}\n    " if self.bypasses(layer) else ""
+
+    def assigns_flag(self, layer: Layer) -> bool:
+        """Whether `layer`'s code assigns the marker."""
+        return self.tracks(layer) or (self.bypasses(layer) and layer.info.miscounts)
+
+
+def needs_tracking(layers: Sequence[Layer]) -> int | None:
+    """The level from which the step must track setup (the outermost guarded one), or None
+    when no guard can see a failure it must not."""
+    guarded = [layer.level for layer in layers if layer.info.guards.guarded]
+    if not guarded:
+        return None
+    lowest = min(guarded)
+    if any(layer.level > lowest and layer.info.fails_past_outer for layer in layers) or any(
+        layer.info.guards.guarded and layer.info.yields_again for layer in layers
+    ):
+        return lowest
+    return None
+
+
+def guard_level(setup: Setup, layers: Sequence[Layer], layer: Layer) -> int | None:
+    """The level at which `layer`'s guards step aside, or None when they need not."""
+    if setup.track_from is None or not layer.info.guards.guarded:
+        return None
+    if any(other.level > layer.level and other.info.fails_past_outer for other in layers):
+        return layer.level
+    if layer.info.yields_again:  # a second yield leaves the generator suspended: its
+        return layer.level  # own handlers, `finally` and `with` exits never run
+    return None
