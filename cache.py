@@ -17,8 +17,9 @@ Each flow has one entry (its *slot*, named by a digest of the flow's path, the o
 decoflow's environment), holding the output, the warnings its compile printed (printed again
 on a hit), and the digest of every file and the kind of every path it depended on. A
 lookup reads and hashes the flow, reads its entry, re-hashes the files and re-stats the
-paths; on a match it returns the stored output, byte for byte, without parsing anything. This module imports only the standard library: a run whose flows
-all hit never imports libcst.
+paths; on a match it returns the stored output, byte for byte, without parsing anything.
+This module imports only the standard library: a run whose flows all hit never imports
+libcst.
 
 Safety. An entry starts with a magic line and a checksum of the rest: a truncated, corrupt
 or foreign entry (another format, another slot, another flow) is ignored and rebuilt.

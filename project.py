@@ -210,7 +210,9 @@ def expand_flows(config: ProjectConfig) -> tuple[list[Path], list[str]]:
             )
         matches = [
             absolute(match)
-            for match in glob.glob(os.path.join(glob.escape(str(config.root)), pattern), recursive=True)
+            for match in glob.glob(
+                os.path.join(glob.escape(str(config.root)), pattern), recursive=True
+            )
             if os.path.isfile(match)
         ]
         matches = [m for m in matches if out_dir is None or not _is_below(m, out_dir)]
@@ -377,7 +379,11 @@ def _compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outco
     size = max(1, len(rest) // (workers * 4))
     chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork") if "fork" in methods and sys.platform != "darwin" else None
+    context = (
+        multiprocessing.get_context("fork")
+        if "fork" in methods and sys.platform != "darwin"
+        else None
+    )
     try:
         executor = ProcessPoolExecutor(
             max_workers=min(workers, len(chunks)),
@@ -393,7 +399,9 @@ def _compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outco
             try:
                 outcomes.extend(future.result())
             except BrokenProcessPool as err:
-                outcomes.extend(Outcome(internal_error=describe_exception(err) or "worker died") for _ in chunk)
+                outcomes.extend(
+                    Outcome(internal_error=describe_exception(err) or "worker died") for _ in chunk
+                )
             except Exception as err:  # noqa: BLE001 - e.g. an unpicklable result
                 outcomes.extend(Outcome(internal_error=describe_exception(err)) for _ in chunk)
     return outcomes

@@ -91,7 +91,8 @@ def measure(pairs: int = 3, count: int = 300, steps: int = 12) -> Measure:
             )
 
         say(
-            f"batch: {count} flows of {steps} steps, {pairs} pairs ({'--out-dir' if out_dir else 'API loop'})"
+            f"batch: {count} flows of {steps} steps, {pairs} pairs "
+            f"({'--out-dir' if out_dir else 'API loop'})"
         )
         result = paired(run_decoflow, run_bare, pairs, warmup=0, progress=say)
     return Measure(

@@ -66,7 +66,8 @@ def measure(pairs: int = 15, steps: int = 8) -> Measure:
         ratio=result.ratio,
         target=TARGET,
         detail=(
-            f"decoflow {result.median_a * 1000:.0f} ms vs bare libcst {result.median_b * 1000:.0f} ms "
+            f"decoflow {result.median_a * 1000:.0f} ms "
+            f"vs bare libcst {result.median_b * 1000:.0f} ms "
             f"(medians of {pairs}; median pair ratio {result.pair_ratio:.2f})"
         ),
     )

@@ -74,7 +74,8 @@ def main() -> int:
     compile_bytecode()
     measures, failures = run(names, args.quick)
     print(
-        f"decoflow benchmarks ({'quick' if args.quick else 'full'}), python {platform.python_version()} "
+        f"decoflow benchmarks ({'quick' if args.quick else 'full'}), "
+        f"python {platform.python_version()} "
         f"at {PYTHON}, {platform.machine()}"
     )
     print(format_table(measures))

@@ -13,8 +13,9 @@ What the flows contain
 * step bodies that print deterministic lines, set and read small artifacts, sometimes fail
   (`raise`, under a condition on the artifacts, or unconditionally when the flow is drawn
   "chaotic"), and in the end step sometimes `return` early;
-* on each step a stack of 0-4 custom decorators (at times the same one twice; sometimes with a built-in Metaflow
-  decorator among them), used bare, with keyword arguments (literals or a module-level
+* on each step a stack of 0-4 custom decorators (at times the same one twice; sometimes
+  with a built-in Metaflow decorator among them), used bare, with keyword arguments
+  (literals or a module-level
   constant of the flow), imported directly, under an alias or through the module.
 
 What the decorators contain
@@ -37,9 +38,10 @@ What the decorators contain
 * `try/except/else/finally` around the yield whose handler swallows, re-raises, raises
   another exception `from` it, returns, or yields a second time (Metaflow fails the task);
   `try/except*` around the yield, swallowing or re-raising the group;
-  a conditional `return` before the yield (finishing without one fails the task); `with` around the yield (a module context
-  manager that swallows KeyError, `contextlib.suppress`, or both as the items of one `with`); conditional `raise` in before
-  and after code and in replacements; a module-level exception class; a replacement
+  a conditional `return` before the yield (finishing without one fails the task); `with`
+  around the yield (a module context manager that swallows KeyError, `contextlib.suppress`,
+  or both as the items of one `with`); conditional `raise` in before and after code and in
+  replacements; a module-level exception class; a replacement
   lambda closing over a local.
 
 With `fuzz_cases(shape, classes=True)` (`test_fuzz_differential_classes`) some decorators
@@ -424,7 +426,8 @@ def _action(draw: st.DrawFn, ctx: _Ctx, phase: str) -> list[str]:
         inp = ctx.names["inputs"]
         return [
             f"if {inp} is not None:",
-            f'    print("{deco} {phase}: inputs", sorted(str(getattr(i, "{art}", None)) for i in {inp}))',
+            f'    print("{deco} {phase}: inputs", '
+            f'sorted(str(getattr(i, "{art}", None)) for i in {inp}))',
         ]
     if kind == "print_local":
         return [f'print("{deco} {phase}: local", {ctx.local}, {sn})']
@@ -731,7 +734,11 @@ def _decorator(draw: st.DrawFn, module: _Module, step: StepSpec) -> _Decorator:
     if module.chaos >= 1 and draw(st.integers(0, 9)) == 0:
         # Finishing without a yield: Metaflow fails the task outside every decorator.
         module.features.add("no-yield")
-        before += [f"if {draw(_condition(ctx))}:", f'    print("{deco} does not yield")', "    return"]
+        before += [
+            f"if {draw(_condition(ctx))}:",
+            f'    print("{deco} does not yield")',
+            "    return",
+        ]
     block = draw(_yield_block(ctx, state))
     core = draw(_guarded(ctx, block))
     after = [f'print("{deco} after", {ctx.sn})']

@@ -43,7 +43,10 @@ def test_memoize_second_run_reuses_the_first(tmp_path: Path) -> None:
     first = run_flow(flow, python=sys.executable, workdir=tmp_path / "w", sysroot=shared)
     second = run_flow(flow, python=sys.executable, workdir=tmp_path / "w", sysroot=shared)
     assert "⚙️ previous results not found - running the step" in first.task("compute").stdout
-    assert any(line.startswith("✅ reusing results from MemoFlow/") for line in second.task("compute").stdout)
+    assert any(
+        line.startswith("✅ reusing results from MemoFlow/")
+        for line in second.task("compute").stdout
+    )
     assert "computing the answer" not in second.task("compute").stdout
     for label, python in PYTHONS:
         root = tmp_path / f"compiled-root-{label}"
@@ -61,7 +64,9 @@ def test_fallback_replaces_the_failing_step_on_retry(tmp_path: Path) -> None:
     assert native.task("fragile", 1).stdout == ("🛠 Step failed: Executing a fallback",)
     assert native.task("join").artifacts["fell"] == [False, True]
     for label, python in PYTHONS:
-        assert_same(native, run_flow(compiled, python=_python(label, python), workdir=tmp_path / label))
+        assert_same(
+            native, run_flow(compiled, python=_python(label, python), workdir=tmp_path / label)
+        )
 
 
 def test_documented_fallback_returning_none_is_the_one_allowed_divergence(tmp_path: Path) -> None:
@@ -85,7 +90,9 @@ def test_failure_report_prints_source_and_traceback_then_fails(tmp_path: Path) -
         # decorator module; compiled, the compiled file): compare the header, the failing
         # body line, the exception here, and the printed source (exactly) below.
         text = line.strip()
-        if text in ("❌ Step failed. Source code:", "self.ratio = 1 / 0") or text.startswith("ZeroDivisionError"):
+        if text in ("❌ Step failed. Source code:", "self.ratio = 1 / 0") or text.startswith(
+            "ZeroDivisionError"
+        ):
             return text
         return None
 

@@ -49,7 +49,11 @@ def run_script(
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # -- one file -----------------------------------------------------------------------------
@@ -126,7 +130,9 @@ def test_stdin_to_stdout(project: Path) -> None:
 
 def test_stdin_to_output_file(project: Path) -> None:
     source = (project / "flows" / "waiterflow.py").read_bytes()
-    result = run("compile", "-", "--stdin-filename", "flows/waiterflow.py", "-o", "o.py", input=source)
+    result = run(
+        "compile", "-", "--stdin-filename", "flows/waiterflow.py", "-o", "o.py", input=source
+    )
     assert result.exit_code == 0, result.output
     assert (project / "o.py").read_text() == run("compile", "flows/waiterflow.py").stdout
 
@@ -191,7 +197,9 @@ def test_config_problems_are_usage_errors(project: Path) -> None:
     assert result.exit_code == 2
     assert "out-dir" in result.stderr
 
-    (project / "pyproject.toml").write_text('[tool.decoflow]\nflows = ["flows/*flow.py"]\nout_dir = "b"\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["flows/*flow.py"]\nout_dir = "b"\n'
+    )
     result = run("compile")
     assert result.exit_code == 2
     assert "unknown key(s) in [tool.decoflow]: out_dir" in result.stderr
@@ -201,18 +209,24 @@ def test_config_problems_are_usage_errors(project: Path) -> None:
     assert result.exit_code == 2
     assert "invalid TOML" in result.stderr
 
-    (project / "pyproject.toml").write_text('[tool.decoflow]\nflows = ["nothing/*.py"]\nout-dir = "b"\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["nothing/*.py"]\nout-dir = "b"\n'
+    )
     result = run("compile")
     assert result.exit_code == 2
     assert "matched no files" in result.stderr
 
-    (project / "pyproject.toml").write_text('[tool.decoflow]\nflows = "flows/*flow.py"\nout-dir = 3\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = "flows/*flow.py"\nout-dir = 3\n'
+    )
     result = run("compile")
     assert result.exit_code == 2
     assert "`out-dir` must be a non-empty string" in result.stderr
 
 
-def test_no_files_and_no_config_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_files_and_no_config_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     monkeypatch.chdir(tmp_path)
     result = run("compile")
@@ -226,7 +240,10 @@ def test_no_files_and_no_config_is_a_usage_error(tmp_path: Path, monkeypatch: py
 def test_check_up_to_date_and_stale(project: Path) -> None:
     missing = run("compile", "--check")
     assert missing.exit_code == 1
-    assert missing.stderr == "would rewrite build/team/teamflow.py\nwould rewrite build/waiterflow.py\n"
+    assert (
+        missing.stderr
+        == "would rewrite build/team/teamflow.py\nwould rewrite build/waiterflow.py\n"
+    )
     assert not (project / "build").exists()  # --check writes nothing
 
     assert run("compile").exit_code == 0
@@ -268,7 +285,11 @@ def test_diff_shows_the_change_and_writes_nothing(project: Path) -> None:
     result = run("compile", "--diff")
     assert result.exit_code == 0
     assert result.stdout.startswith("--- a/build/waiterflow.py\n+++ b/build/waiterflow.py\n@@ ")
-    changed = [line for line in result.stdout.splitlines() if line[:1] in "+-" and line[1:3] not in ("--", "++")]
+    changed = [
+        line
+        for line in result.stdout.splitlines()
+        if line[:1] in "+-" and line[1:3] not in ("--", "++")
+    ]
     assert any(line.startswith("-") and "completed in" in line for line in changed)
     assert any(line.startswith("+") and "finished in" in line for line in changed)
     assert snapshot(project / "build") == before
@@ -301,8 +322,12 @@ def test_diagnostics_exit_1(project: Path) -> None:
     assert " DF" in first
 
 
-@pytest.mark.parametrize("command", [DECOFLOW, [sys.executable, "-m", "decoflow"]], ids=["script", "module"])
-def test_the_process_entry_point_keeps_streams_and_exit_codes(project: Path, command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [DECOFLOW, [sys.executable, "-m", "decoflow"]], ids=["script", "module"]
+)
+def test_the_process_entry_point_keeps_streams_and_exit_codes(
+    project: Path, command: list[str]
+) -> None:
     """`decoflow` / `python -m decoflow` end the process without the usual teardown: what
     they print is all there and the exit code is the command's."""
 
@@ -367,8 +392,15 @@ def test_never_overwrites_an_input(project: Path) -> None:
     assert "refusing to overwrite the input file flows/waiterflow.py" in result.stderr
     # Another spelling of the same file, and an --out-dir that maps the inputs onto themselves.
     assert run("compile", "flows/waiterflow.py", "-o", str(flow)).exit_code == 2
-    assert run("compile", "flows/waiterflow.py", "-o", "flows/../flows/waiterflow.py").exit_code == 2
-    assert run("compile", "flows/waiterflow.py", "flows/team/teamflow.py", "--out-dir", "flows").exit_code == 2
+    assert (
+        run("compile", "flows/waiterflow.py", "-o", "flows/../flows/waiterflow.py").exit_code == 2
+    )
+    assert (
+        run(
+            "compile", "flows/waiterflow.py", "flows/team/teamflow.py", "--out-dir", "flows"
+        ).exit_code
+        == 2
+    )
     assert run("compile", "--out-dir", "flows").exit_code == 2
     assert flow.read_bytes() == before
 
@@ -432,7 +464,11 @@ def test_many_files_in_parallel_processes_report_in_order(project: Path) -> None
     result = run_script("compile", "-j", "4", cwd=project)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.decode().splitlines()
-    expected = ["wrote build/team/teamflow.py", *(f"wrote build/w{i:02d}flow.py" for i in range(12)), "wrote build/waiterflow.py"]
+    expected = [
+        "wrote build/team/teamflow.py",
+        *(f"wrote build/w{i:02d}flow.py" for i in range(12)),
+        "wrote build/waiterflow.py",
+    ]
     assert lines == expected
     parallel = snapshot(project / "build")
     serial = run_script("compile", "-j", "1", "--out-dir", "serial", cwd=project)
@@ -440,12 +476,19 @@ def test_many_files_in_parallel_processes_report_in_order(project: Path) -> None
     assert snapshot(project / "serial") == parallel
 
 
-def test_output_does_not_depend_on_cwd_path_form_or_hash_seed(project: Path, tmp_path: Path) -> None:
+def test_output_does_not_depend_on_cwd_path_form_or_hash_seed(
+    project: Path, tmp_path: Path
+) -> None:
     flow = project / "flows" / "waiterflow.py"
     runs = [
         run_script("compile", "flows/waiterflow.py", cwd=project, env={"PYTHONHASHSEED": "0"}),
         run_script("compile", str(flow), cwd=Path("/"), env={"PYTHONHASHSEED": "1"}),
-        run_script("compile", "../waiterflow.py", cwd=project / "flows" / "team", env={"PYTHONHASHSEED": "12345"}),
+        run_script(
+            "compile",
+            "../waiterflow.py",
+            cwd=project / "flows" / "team",
+            env={"PYTHONHASHSEED": "12345"},
+        ),
         run_script("compile", str(flow), cwd=tmp_path, env={"PYTHONHASHSEED": "random"}),
     ]
     for result in runs:
@@ -468,7 +511,9 @@ def test_output_does_not_depend_on_cwd_path_form_or_hash_seed(project: Path, tmp
 def test_python_dash_m_decoflow(project: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "decoflow", "compile", "flows/waiterflow.py"],
-        cwd=project, capture_output=True, timeout=300,
+        cwd=project,
+        capture_output=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == run("compile", "flows/waiterflow.py").stdout

@@ -341,7 +341,9 @@ def test_differential(case: Case, tmp_path: Path) -> None:
 
     compiled_file = _compile_alone(flow, tmp_path / "compiled")
     own = (flow.parent,) if case.own_imports else ()
-    compiled = run_flow(compiled_file, python=sys.executable, workdir=tmp_path / "runs", pythonpath=own)
+    compiled = run_flow(
+        compiled_file, python=sys.executable, workdir=tmp_path / "runs", pythonpath=own
+    )
     assert_same(native, compiled, normalize_line=case.normalize, volatile_artifacts=case.volatile)
 
     if old is not None:

@@ -248,7 +248,10 @@ def run_differential(
     if ON_OLD_METAFLOW and 'condition="' not in source:
         # Metaflow 2.15.21 has no switch steps: only flows without one are run there.
         old = run_flow(
-            compiled_file, python=old_python(), workdir=workdir / "runs-old", max_workers=MAX_WORKERS
+            compiled_file,
+            python=old_python(),
+            workdir=workdir / "runs-old",
+            max_workers=MAX_WORKERS,
         )
         try:
             compare_runs(native, old, exact_errors=exact_errors, compiled_lines=lines)

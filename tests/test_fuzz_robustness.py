@@ -555,7 +555,8 @@ def test_ten_thousand_line_flow(tmp_path: Path) -> None:
     """A 10,000-line flow (950 steps, most decorated) compiles in reasonable time."""
     steps = 950
     parts = [
-        "from metaflow import FlowSpec, step\nfrom decos import deco\n\n\nclass BigFlow(FlowSpec):\n"
+        "from metaflow import FlowSpec, step\nfrom decos import deco\n\n\n"
+        "class BigFlow(FlowSpec):\n"
     ]
     for i in range(steps):
         nxt = f"self.s{i + 1}" if i + 1 < steps else "self.end"
@@ -648,7 +649,8 @@ def test_pathologically_nested(name: str, tmp_path: Path) -> None:
             f"the compiler did not answer within {PATHOLOGICAL_TIMEOUT_S}s on {name!r}"
         ) from None
     assert proc.returncode in (0, 3), (
-        f"the compiler crashed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        f"the compiler crashed (exit {proc.returncode}):\n"
+        f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
     if proc.returncode == 3:
         lines = proc.stdout.strip().splitlines()

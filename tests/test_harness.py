@@ -140,7 +140,10 @@ def test_flow_class_name_without_import(tmp_path: Path) -> None:
 
 
 def test_flow_class_name_reads_the_file_in_its_own_encoding(tmp_path: Path) -> None:
-    source = '# -*- coding: latin-1 -*-\nfrom metaflow import FlowSpec\n\nclass Caf\u00e9Flow(FlowSpec):\n    """d\u00e9j\u00e0"""\n'
+    source = (
+        "# -*- coding: latin-1 -*-\nfrom metaflow import FlowSpec\n\n"
+        'class Caf\u00e9Flow(FlowSpec):\n    """d\u00e9j\u00e0"""\n'
+    )
     path = tmp_path / "latin.py"
     path.write_bytes(source.encode("latin-1"))
     assert flow_class_name(path) == "Caf\u00e9Flow"

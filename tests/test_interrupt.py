@@ -57,7 +57,16 @@ def test_killed_batch_leaves_old_or_new_outputs(tmp_path: Path, delay: float) ->
     src = _project(tmp_path)
     out = tmp_path / "build"
     flows = sorted(src.glob("flow*.py"))
-    cmd = [sys.executable, "-m", "decoflow", "compile", *map(str, flows), "--out-dir", str(out), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "decoflow",
+        "compile",
+        *map(str, flows),
+        "--out-dir",
+        str(out),
+        "-q",
+    ]
     subprocess.run(cmd, check=True, cwd=tmp_path)
     old = {f.name: (out / f.name).read_text() for f in flows}
 
@@ -88,10 +97,25 @@ def test_killed_batch_leaves_no_worker_behind(tmp_path: Path) -> None:
     for i in range(300):
         (src / f"flow{i:03d}.py").write_text(text.replace("WaiterFlow", f"WaiterFlow{i}"))
     out = tmp_path / "workers-build"
-    cmd = [sys.executable, "-m", "decoflow", "compile", *map(str, sorted(src.glob("flow*.py"))), "--out-dir", str(out), "-q", "-j", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "decoflow",
+        "compile",
+        *map(str, sorted(src.glob("flow*.py"))),
+        "--out-dir",
+        str(out),
+        "-q",
+        "-j",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path)
     deadline = time.monotonic() + 60
-    while len(_processes_mentioning(str(out))) < 3 and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        len(_processes_mentioning(str(out))) < 3
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)  # until the parent and both workers run
     assert proc.poll() is None, "the batch ended before its workers were seen"
     proc.send_signal(signal.SIGKILL)

@@ -50,14 +50,20 @@ def test_package_decorators_on_pythonpath(tmp_path: Path) -> None:
 def test_with_spec_next_to_static_use_with_other_attributes(tmp_path: Path) -> None:
     flow, libs = _copy(tmp_path)
     native = run_flow(
-        flow, python=sys.executable, workdir=tmp_path / "native", pythonpath=[libs], extra_args=("--with", WITH_SPEC)
+        flow,
+        python=sys.executable,
+        workdir=tmp_path / "native",
+        pythonpath=[libs],
+        extra_args=("--with", WITH_SPEC),
     )
     assert native.succeeded, native.describe()
     # the static @oc.traced(level=2) on start keeps its own attributes; every other step gets
     # the --with one (fan already has it through the `observed` alias: same decorator)
     assert "[obs] start [('level', 2)]" in native.task("start").stdout
     assert "[obs] join [('cfg', {'k': [1, 2]}), ('level', 3)]" in native.task("join").stdout
-    compiled = _compile_alone(flow, tmp_path / "alone", search_path=(libs,), with_specs=(WITH_SPEC,))
+    compiled = _compile_alone(
+        flow, tmp_path / "alone", search_path=(libs,), with_specs=(WITH_SPEC,)
+    )
     _check_everywhere(native, compiled, tmp_path)
 
 
@@ -70,18 +76,25 @@ def installed_package():
     subprocess.run([*pip, "uninstall", "--yes", "decoflow-demo-obs"], check=True)
 
 
-def test_with_decorator_from_a_pip_installed_package(tmp_path: Path, installed_package: str) -> None:
+def test_with_decorator_from_a_pip_installed_package(
+    tmp_path: Path, installed_package: str
+) -> None:
     flow, _ = _copy(tmp_path)
     plain = flow.with_name("plainflow.py")
     plain.write_text(
         "from metaflow import FlowSpec, step\n\n\nclass PlainFlow(FlowSpec):\n"
         "    @step\n    def start(self):\n        self.next(self.end)\n\n"
-        "    @step\n    def end(self):\n        pass\n\n\nif __name__ == '__main__':\n    PlainFlow()\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    PlainFlow()\n"
     )
     spec = f"{installed_package}.core.audited:who=ci"
-    native = run_flow(plain, python=sys.executable, workdir=tmp_path / "native", extra_args=("--with", spec))
+    native = run_flow(
+        plain, python=sys.executable, workdir=tmp_path / "native", extra_args=("--with", spec)
+    )
     assert native.succeeded, native.describe()
     assert native.task("end").artifacts["audited"] == "audit:end:[('who', 'ci')]"
     compiled = _compile_alone(plain, tmp_path / "alone", with_specs=(spec,))
-    assert not re.search(rf"^\s*(import|from)\s+{installed_package}\b", compiled.read_text(), flags=re.MULTILINE)
+    assert not re.search(
+        rf"^\s*(import|from)\s+{installed_package}\b", compiled.read_text(), flags=re.MULTILINE
+    )
     _check_everywhere(native, compiled, tmp_path)

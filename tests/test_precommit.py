@@ -35,7 +35,9 @@ CONFIG = textwrap.dedent(
 
 
 def git(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def hook_source_rev() -> str:
@@ -45,7 +47,9 @@ def hook_source_rev() -> str:
     if head.returncode != 0:
         pytest.skip("this repository is not a git checkout: pre-commit needs a revision")
     rev = head.stdout.strip()
-    if git("cat-file", "-e", f"{rev}:.pre-commit-hooks.yaml", cwd=REPO_ROOT, env=clean_env).returncode:
+    if git(
+        "cat-file", "-e", f"{rev}:.pre-commit-hooks.yaml", cwd=REPO_ROOT, env=clean_env
+    ).returncode:
         pytest.skip("HEAD has no .pre-commit-hooks.yaml yet (commit it to test the hook)")
     return rev
 
@@ -72,7 +76,11 @@ def env(tmp_path: Path) -> dict[str, str]:
 def pre_commit(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pre_commit", *args, "--color", "never"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -80,7 +88,9 @@ def commit_count(repo: Path, env: dict[str, str]) -> int:
     return int(git("rev-list", "--count", "HEAD", cwd=repo, env=env).stdout)
 
 
-def test_hook_regenerates_and_fails_on_change_then_passes(tmp_path: Path, env: dict[str, str]) -> None:
+def test_hook_regenerates_and_fails_on_change_then_passes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     rev = hook_source_rev()
     repo = tmp_path / "repo"
     (repo / "flows").mkdir(parents=True)

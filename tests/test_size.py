@@ -12,7 +12,7 @@ from pathlib import Path
 from decoflow.transformer import compile_file
 
 DECOS = textwrap.dedent(
-    '''
+    """
     from metaflow import user_step_decorator, current
 
 
@@ -53,19 +53,26 @@ DECOS = textwrap.dedent(
         print("before", step_name)
         yield
         print("after", step_name)
-    '''
+    """
 )
 
 BODY = "\n".join(f"        self.v{i} = {i} * 2  # some work" for i in range(12))
 
 
 def _flow(steps: int) -> str:
-    parts = ["from metaflow import FlowSpec, step", "from decos import timed, three_way, strict, noted", "", "", "class SizeFlow(FlowSpec):"]
+    parts = [
+        "from metaflow import FlowSpec, step",
+        "from decos import timed, three_way, strict, noted",
+        "",
+        "",
+        "class SizeFlow(FlowSpec):",
+    ]
     for i in range(steps):
         nxt = f"self.next(self.s{i + 1})" if i + 1 < steps else "self.next(self.end)"
         name = "start" if i == 0 else f"s{i}"
         parts.append(
-            f"    @timed\n    @three_way(mode='run')\n    @strict\n    @noted\n    @step\n    def {name}(self):\n{BODY}\n        {nxt}\n"
+            "    @timed\n    @three_way(mode='run')\n    @strict\n    @noted\n    @step\n"
+            f"    def {name}(self):\n{BODY}\n        {nxt}\n"
         )
     parts.append("    @step\n    def end(self):\n        pass\n")
     parts.append('\nif __name__ == "__main__":\n    SizeFlow()\n')
@@ -79,7 +86,9 @@ def test_compiled_size_is_at_most_one_and_a_half_times_flow_plus_decorators(tmp_
     flow = flow.replace("self.next(self.s1)", "self.next(self.s1)")
     (tmp_path / "flow.py").write_text(flow)
     compiled = compile_file(tmp_path / "flow.py")
-    decorators_per_step = len(DECOS.split("@user_step_decorator", 1)[1]) + len("@user_step_decorator")
+    decorators_per_step = len(DECOS.split("@user_step_decorator", 1)[1]) + len(
+        "@user_step_decorator"
+    )
     budget = 1.5 * (len(flow) + steps * decorators_per_step)
     assert len(compiled) <= budget, (len(compiled), budget)
     # and the body appears once per step, not once per yield point

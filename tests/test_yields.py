@@ -21,7 +21,10 @@ from decoflow.transformer import compile_file
 from harness import assert_same, old_python, run_flow
 
 MATRIX = Path(__file__).resolve().parent.parent / "fixtures" / "yield_matrix"
-PLAN = '{"prep": "run", "fan": "skip", "gather": "replace", "a": "replace", "b": "skip", "merge": "run", "end": "skip"}'
+PLAN = (
+    '{"prep": "run", "fan": "skip", "gather": "replace", "a": "replace", "b": "skip", '
+    '"merge": "run", "end": "skip"}'
+)
 KINDS = {
     "runs": "@runs",
     "skips": "@skips",

@@ -116,8 +116,8 @@ class WithAttacher:
             if not static:
                 diagnostics.append(
                     WITH_UNKNOWN_NAME(
-                        f"--with '{spec.raw}': unknown decorator '{spec.name}' (not a Metaflow step "
-                        "decorator; name a custom one as module.name)",
+                        f"--with '{spec.raw}': unknown decorator '{spec.name}' "
+                        "(not a Metaflow step decorator; name a custom one as module.name)",
                         self.where,
                     )
                 )

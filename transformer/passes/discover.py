@@ -61,7 +61,8 @@ class DecoratorDef:
 
     @property
     def origin(self) -> str:
-        return f"{self.namespace.source.display.rsplit('/', 1)[-1] if self.in_flow else self.namespace.source.display}:{self.line}"
+        display = self.namespace.source.display
+        return f"{display.rsplit('/', 1)[-1] if self.in_flow else display}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -228,8 +229,8 @@ class StepFinder:
             ):
                 self.diagnostics.append(
                     CLASS_OR_MUTATOR(
-                        f"@{dotted_name(callee)} is a flow mutator; it may add decorators at run time, "
-                        "which decoflow cannot see statically",
+                        f"@{dotted_name(callee)} is a flow mutator; it may add decorators at run "
+                        "time, which decoflow cannot see statically",
                         self.locator.locate(self.flow_ns.source, dec),
                         (
                             (
