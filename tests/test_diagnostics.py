@@ -570,8 +570,16 @@ def test_class_arguments_metaflow_refuses(tmp_path: Path) -> None:
         "    @step\n    def end", "    @WithInit(1)\n    @step\n    def end"
     )
     lines = rejected(tmp_path, flow, {"decos.py": module})
-    expect(lines, f"{where('flow.py', flow, '@NoInit')}: DF102", [f"{where('decos.py', module, 'class NoInit')}: note: NoInit defined here"])
-    expect(lines, f"{where('flow.py', flow, '@WithInit')}: DF101", [f"{where('decos.py', module, 'class WithInit')}: note: WithInit defined here"])
+    expect(
+        lines,
+        f"{where('flow.py', flow, '@NoInit')}: DF102",
+        [f"{where('decos.py', module, 'class NoInit')}: note: NoInit defined here"],
+    )
+    expect(
+        lines,
+        f"{where('flow.py', flow, '@WithInit')}: DF101",
+        [f"{where('decos.py', module, 'class WithInit')}: note: WithInit defined here"],
+    )
 
 
 def test_df204_decorator_built_at_run_time(tmp_path: Path) -> None:

@@ -225,7 +225,11 @@ CASES: list[Case] = [
     Case("yield_forms", "skipflow.py"),
     Case("yield_forms", "replaceflow.py"),
     # Class-based decorators (UserStepDecorator subclasses), alone and stacked with generators.
-    Case("classdeco", "basicflow.py", source_lacks=("UserStepDecorator, step", "(UserStepDecorator)", "import classdecos")),
+    Case(
+        "classdeco",
+        "basicflow.py",
+        source_lacks=("UserStepDecorator, step", "(UserStepDecorator)", "import classdecos"),
+    ),
     Case("classdeco", "skipflow.py"),
     Case("classdeco", "replaceflow.py"),
     Case("classdeco", "postformsflow.py"),

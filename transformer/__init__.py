@@ -43,6 +43,13 @@ their docstrings in the order they run. To follow one flow through the compiler,
 6. `render`: the output module assembled (steps swapped in, decorator imports dropped,
    carried code and runtime helpers added, a header) and printed.
 
+Class-based decorators (`UserStepDecorator` subclasses, issue 13) have a `classes` module in
+each pass they concern: `discover/classes` (`ClassDecoratorDef`), `analyze/classes`
+(`ClassInfo`: checks, and the answers a generator's analysis gives), `carry/classes` (the
+class carried with its base swapped, one instance per use), `inline/classes` (the class
+layer planned and built: pre_step -> what it wraps -> post_step); `render` places the
+instances.
+
 A pass imports only support code and what earlier passes produce.
 
 `support/` holds what the passes share, and imports no pass: `source` (read and parse),

@@ -8,6 +8,11 @@
     5. inline    each step: planned, then built
     6. render    the output module, printed
 
+Class-based decorators (`UserStepDecorator` subclasses) go through the same passes, each
+with its own module: `discover/classes` finds them, `analyze/classes` checks them,
+`carry/classes` carries each class (base swapped) and names one instance per use,
+`inline/classes` plans and builds the class layer, `render` places the instances.
+
 Every diagnostic is gathered before anything is written: a pass that finds problems
 raises one `CompileError` carrying all it found.
 """
@@ -35,6 +40,7 @@ from .passes.render import (
     droppable_imports,
     header,
     module_code,
+    place_classes,
     render,
 )
 from .support.diagnostics import (
@@ -182,7 +188,7 @@ class Compilation:
             header=header(self.source.display, self.options.with_specs, sites),
         )
         self._report_warnings(carried.warnings)
-        return module_code(module)
+        return module_code(place_classes(module, carried.classes))
 
     @staticmethod
     def _report_warnings(found: Sequence[Diagnostic]) -> None:

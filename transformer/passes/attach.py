@@ -144,9 +144,14 @@ class WithAttacher:
             )
             return None
         generator = decorator_generator(self.resolver, target)
-        if generator is None and isinstance(target, Defined) and self.finder._is_decorator_class(target):
+        if (
+            generator is None
+            and isinstance(target, Defined)
+            and self.finder._is_decorator_class(target)
+        ):
             definition = self.finder.class_definition(target)
-            return DecoratorUse(definition, cst.Decorator(cst.parse_expression(spec.name)), _arguments(spec), spec.name, True)
+            node = cst.Decorator(cst.parse_expression(spec.name))
+            return DecoratorUse(definition, node, _arguments(spec), spec.name, True)
         if generator is None:
             diagnostics.append(
                 WITH_NOT_A_DECORATOR(

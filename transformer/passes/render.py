@@ -33,9 +33,11 @@ from ..support.namespace import (
     import_binding_name,
 )
 from .discover import StepSite, decorator_generator
+from .discover.classes import is_decorator_class
 
 if TYPE_CHECKING:
     from .attach import BuiltinAttach  # loaded only for a compile with `--with`
+    from .carry import ClassCode
 
 CODING = re.compile(r"^#.*coding[:=]")
 UTF8_COOKIE = re.compile(r"coding[:=]\s*(utf-?8)\b", re.IGNORECASE)
@@ -119,7 +121,7 @@ def droppable_imports(resolver: Resolver, flow_ns: Namespace) -> set[str]:
     for name, binding in flow_ns.bindings.items():
         if (
             isinstance(binding, ImportFrom)
-            and binding.module == METAFLOW
+            and (binding.module or "").split(".")[0] == METAFLOW
             and binding.name in {"user_step_decorator", "USER_SKIP_STEP", "UserStepDecorator"}
         ):
             out.add(name)
@@ -127,7 +129,9 @@ def droppable_imports(resolver: Resolver, flow_ns: Namespace) -> set[str]:
             target = resolver.resolve(flow_ns, name)
             if isinstance(target, MetaflowName):
                 continue
-            if decorator_generator(resolver, target) is not None:
+            if decorator_generator(resolver, target) is not None or is_decorator_class(
+                resolver, target
+            ):
                 out.add(name)
             elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
                 ref = resolver.finder.find(binding.dotted)
@@ -263,3 +267,46 @@ def module_code(module: cst.Module) -> str:
     )
     module._codegen(state)
     return "".join(state.tokens)
+
+
+def place_classes(module: cst.Module, code: ClassCode | None) -> cst.Module:
+    """Class-based decorators (`carry.classes`): the flow's own classes rewritten in place,
+    and one instance per use."""
+    if code is None or not code.instances:
+        return module
+    return insert_instances(replace_classes(module, dict(code.in_flow)), list(code.instances))
+
+
+def insert_instances(module: cst.Module, stmts: list[cst.BaseStatement]) -> cst.Module:
+    """The instances, just before `if __name__ == "__main__":` (else at the end): after every
+    definition, before the flow runs, as Metaflow makes them when it loads the flow."""
+    if not stmts:
+        return module
+    stmts = list(stmts)
+    stmts[0] = stmts[0].with_changes(
+        leading_lines=[
+            cst.EmptyLine(),
+            cst.EmptyLine(),
+            cst.EmptyLine(
+                comment=cst.Comment(
+                    "# decoflow: one instance per use of a class-based decorator, "
+                    "made as the flow loads"
+                )
+            ),
+        ]
+    )
+    body = list(module.body)
+    at = len(body)
+    for i, stmt in enumerate(body):
+        if isinstance(stmt, cst.If) and "__name__" in cst.Module(body=[]).code_for_node(stmt.test):
+            at = i
+            break
+    return module.with_changes(body=[*body[:at], *stmts, *body[at:]])
+
+
+def replace_classes(module: cst.Module, new: dict[str, cst.ClassDef]) -> cst.Module:
+    """Top-level classes of the flow module replaced by name (in-flow decorator classes)."""
+    if not new:
+        return module
+    body = [new.get(s.name.value, s) if isinstance(s, cst.ClassDef) else s for s in module.body]
+    return module.with_changes(body=body)

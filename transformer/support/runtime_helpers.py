@@ -22,7 +22,9 @@ def _helper_texts() -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
         starts = [(m.group(1), m.start()) for m in _TOP_LEVEL_DEF.finditer(text)]
         ends = [start for _, start in starts[1:]] + [len(text)]
-        out.update({name: text[start:end].rstrip() + "\n" for (name, start), end in zip(starts, ends)})
+        out.update(
+            {name: text[start:end].rstrip() + "\n" for (name, start), end in zip(starts, ends)}
+        )
     return out
 
 

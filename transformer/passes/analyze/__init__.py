@@ -31,7 +31,9 @@ from ...support.namespace import Namespace, Resolver
 from ...support.scopes import ResolvedScopes, resolve_scopes, scopes_of
 from ...support.source import SourceFile
 from ..discover import DecoratorDef, StepSite
+from ..discover.classes import ClassDecoratorDef
 from .arguments import check_arguments
+from .classes import ClassAnalyzer, ClassInfo
 from .flow import FlowFacts, follow_flow
 from .guards import GuardFacts, find_guards
 from .inspect_uses import InspectUse, find_inspect_uses
@@ -41,6 +43,7 @@ from .yields import YieldKind, YieldSite, find_yields, what_it_says, yield_targe
 
 __all__ = [
     "Analyses",
+    "ClassInfo",
     "GeneratorAnalyzer",
     "GeneratorInfo",
     "YieldKind",
@@ -103,7 +106,7 @@ class GeneratorInfo:
 
 
 #: The analyses of a compile, by decorator definition (`DecoratorDef.key`).
-Analyses = Mapping[tuple[str, str], GeneratorInfo]
+Analyses = Mapping[tuple[str, str], GeneratorInfo | ClassInfo]
 
 _ANALYSES: NodeMemo[GeneratorInfo] = NodeMemo()
 
@@ -200,7 +203,7 @@ def analyze_uses(
 ) -> Analyses:
     """Every decorator used in `sites`, analysed once, and every use checked; a problem in a
     decorator's definition gets a note naming a use of it in the flow."""
-    infos: dict[tuple[str, str], GeneratorInfo] = {}
+    infos: dict[tuple[str, str], GeneratorInfo | ClassInfo] = {}
     diagnostics: list[Diagnostic] = []
     failed: set[tuple[str, str]] = set()
     for site in sites:
@@ -209,7 +212,10 @@ def analyze_uses(
             if key in infos or key in failed:
                 continue
             try:
-                infos[key] = analyzer.analyze(use.definition)
+                if isinstance(use.definition, ClassDecoratorDef):
+                    infos[key] = ClassAnalyzer(analyzer.resolver, locator).analyze(use.definition)
+                else:
+                    infos[key] = analyzer.analyze(use.definition)
             except CompileError as err:
                 failed.add(key)
                 used_at = locator.locate(flow, use.node)

@@ -26,6 +26,7 @@ from ...support.names import child_nodes
 from ...support.namespace import Namespace, bound_names
 from ...support.source import SourceFile
 from ..discover import DecoratorUse, StepSite
+from .classes import ClassInfo, check_class_use
 
 if TYPE_CHECKING:
     from . import GeneratorInfo
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 def check_arguments(
     sites: Sequence[StepSite],
-    infos: Mapping[tuple[str, str], GeneratorInfo],
+    infos: Mapping[tuple[str, str], GeneratorInfo | ClassInfo],
     locator: Locator,
     flow: SourceFile,
     flow_ns: Namespace,
@@ -44,6 +45,14 @@ def check_arguments(
         for use in site.uses:
             if use.arguments is not None:
                 info = infos[use.definition.key]
+                if isinstance(info, ClassInfo):
+                    where = LazyLocation(locator, flow, use.node)
+                    diagnostics.extend(
+                        check_class_use(
+                            use, info, where, lambda e: _non_literal(e, flow_ns), locator
+                        )
+                    )
+                    continue
                 diagnostics.extend(_check_use(use, len(info.params), locator, flow, flow_ns))
     if diagnostics:
         unique = {(d.code, d.message, str(d.location)): d for d in diagnostics}

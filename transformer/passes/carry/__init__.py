@@ -12,20 +12,21 @@ imports. Names that would collide with anything in the flow module are renamed
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import libcst as cst
 
 from ...support.locate import Locator
 from ...support.namespace import Namespace, Resolver
-from ..analyze import Analyses, GeneratorInfo
+from ..analyze import Analyses, ClassInfo, GeneratorInfo
 from ..discover import DecoratorUse, StepSite
 from .carrier import CarriedCode, Carrier
+from .classes import ClassCode, ClassOutput
 from .flow_imports import carry_flow_imports, flow_reads
 from .sources import StepSources, read_only_in
 
-__all__ = ["CarriedCode", "Carrier", "Layer", "carry", "flow_reads"]
+__all__ = ["CarriedCode", "Carrier", "ClassCode", "Layer", "carry", "flow_reads"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,12 @@ class Layer:
     names the output gives the module-level names its code reads."""
 
     use: DecoratorUse
-    info: GeneratorInfo
+    info: GeneratorInfo | ClassInfo
     level: int
     globals: Mapping[str, str]  # module-level name -> output name
     # its `inspect.getsource(<a step>)` calls -> the constants holding those sources
     sources: tuple[tuple[cst.CSTNode, str], ...] = ()
+    instance: str = ""  # a class-based decorator: the module-level name of its instance
 
 
 def carry(
@@ -59,11 +61,15 @@ def carry(
     used, attributes = read_by_flow
     own, aliases = carry_flow_imports(carrier, resolver, flow_ns, used, attributes)
     sources = StepSources(flow_ns.source, locator, carrier.alloc)
+    classes = ClassOutput(resolver, carrier, sites)
     layers = []
     for site in sites:
         step_layers = []
         for level, use in enumerate(site.uses, start=1):
             info = infos[use.definition.key]
+            if isinstance(info, ClassInfo):  # its instance is named below
+                step_layers.append(Layer(use, info, level, MappingProxyType({})))
+                continue
             attrs = info.names.attribute_uses
             replaced = sources.for_use(site, use, info) if info.inspect_uses else ()
             gone = read_only_in(info, {node for node, _ in replaced}) if replaced else set()
@@ -75,7 +81,20 @@ def carry(
             layer = Layer(use, info, level, MappingProxyType(globals_), replaced)
             step_layers.append(layer)
         layers.append(tuple(step_layers))
+    classes.claim_instances()
+    if classes.uses:
+        layers = [
+            _with_instances(step, classes.instances_of(site)) for site, step in zip(sites, layers)
+        ]
     origin = f"{flow_ns.source.display} (what it imported from them)"
     more = sources.definitions()
     more += [(origin, cst.parse_statement(f"{n} = {out}")) for n, out in aliases]
-    return tuple(layers), carrier.finish(more, sources.warnings, frozenset(own))
+    carried = carrier.finish(more, sources.warnings, frozenset(own), classes.carried)
+    return tuple(layers), replace(carried, classes=classes.code())
+
+
+def _with_instances(layers: tuple[Layer, ...], instances: Mapping[int, str]) -> tuple[Layer, ...]:
+    return tuple(
+        replace(layer, instance=instances[layer.level]) if layer.level in instances else layer
+        for layer in layers
+    )

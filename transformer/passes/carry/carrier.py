@@ -5,8 +5,9 @@ modules carried as objects).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -28,6 +29,9 @@ from ...support.namespace import (
 from ...support.rename import SKIP_LITERAL
 from ...support.source import SourceFile
 from .copies import ModuleScopes, module_scopes, postpones_annotations, renamed_copy
+
+if TYPE_CHECKING:
+    from .classes import ClassCode
 
 # Names that exist only in Metaflow 2.16+; the compiled flow must not mention them.
 METAFLOW_ONLY = frozenset(
@@ -72,6 +76,7 @@ class CarriedCode:
     claimed: frozenset[str]  # every name the output module now binds or reserves
     warnings: tuple[Diagnostic, ...] = ()  # what compiles but may differ (DF6xx)
     flow_imports: frozenset[str] = frozenset()  # flow imports now carried: dropped
+    classes: ClassCode | None = None  # class-based decorators' module-level code
 
 
 @dataclass
@@ -169,12 +174,15 @@ class Carrier:
         more: Sequence[tuple[str, cst.BaseStatement]] = (),
         warnings: Sequence[Diagnostic] = (),
         flow_imports: frozenset[str] = frozenset(),
+        classes: Callable[[list[tuple[str, cst.BaseStatement]]], list] | None = None,
     ) -> CarriedCode:
         """The code carried for every name asked for so far, then `more` definitions.
         Modules carried as objects come after the other definitions; building them may
         carry more (their members, an import of `types`), so they are built first."""
         namespaces = self._namespace_lines()
         definitions = self._definitions()
+        if classes is not None:  # class-based decorators: their bases swapped (`classes`)
+            definitions = classes(definitions)
         definitions += [("the modules above, as objects", n) for n in namespaces]
         definitions += more
         return CarriedCode(

@@ -22,8 +22,9 @@ from ...support.namespace import (
     Resolver,
     Unresolved,
 )
-from ..analyze import Analyses
+from ..analyze import Analyses, ClassInfo
 from ..discover import StepSite, decorator_generator
+from ..discover.classes import ClassDecoratorDef
 from .carrier import Carrier
 
 
@@ -39,6 +40,12 @@ def flow_reads(
     definitions; and for each, the attributes the flow reads from it ("" when it is read
     bare). Python's parser answers this in a fraction of a libcst walk's time."""
     custom = {(s.class_name, s.name): {u.written for u in s.uses if not u.via_with} for s in sites}
+    in_flow_classes = {  # their Metaflow base is swapped for decoflow's: not read
+        u.definition.name
+        for s in sites
+        for u in s.uses
+        if isinstance(u.definition, ClassDecoratorDef) and u.definition.in_flow
+    }
     removed = {n for n, stmt in in_flow_defs.items() if isinstance(stmt, cst.FunctionDef)}
     removed_assignments = set(in_flow_defs) - removed
     used: set[str] = set()
@@ -70,6 +77,10 @@ def flow_reads(
         if not isinstance(stmt, ast.ClassDef):
             collect(stmt)
             continue
+        if stmt.name in in_flow_classes:
+            for item in stmt.body:
+                collect(item)
+            continue
         for part in (*stmt.bases, *stmt.keywords, *stmt.decorator_list):
             collect(part)
         for item in stmt.body:
@@ -89,7 +100,7 @@ def flow_reads(
             for body_stmt in item.body:
                 collect(body_stmt)
     for info in infos.values():
-        if info.definition.in_flow:
+        if info.definition.in_flow and not isinstance(info, ClassInfo):
             used |= info.names.global_names
     return used, attributes
 

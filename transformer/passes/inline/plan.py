@@ -27,6 +27,7 @@ from ...support.step_facts import StepFacts
 from ..analyze import YieldKind, YieldSite
 from ..carry import Layer
 from ..discover import StepSite
+from .classes import ClassLayerPlan, is_class_layer, may_skip, plan_class_layer
 from .setup import Setup, guard_level, needs_tracking
 
 #: The runtime helper that does what a yield says, by what it says.
@@ -101,13 +102,14 @@ class StepPlan:
     """One step, planned: its layers outermost first."""
 
     site: StepSite
-    layers: tuple[LayerPlan, ...]
+    layers: tuple[LayerPlan | ClassLayerPlan, ...]
     setup: Setup
     step_name: str | None  # one `step_name = "<step>"` shared by the decorators reading it
     body_returned: str | None  # flag for the body's own `return`
     next_here: bool  # take a transition with arguments inside the body (see `step`)
     declared_globals: tuple[str, ...]  # the decorators' `global` names, as output names
     runtime: frozenset[str]  # runtime helpers the step calls
+    ran: str | None = None  # with class layers: notes that the step (or a replacement) ran
 
 
 @dataclass(frozen=True)
@@ -179,21 +181,28 @@ class _Planner:
         self.setup = Setup(track_from, flag, len(self.layers))
         self.step_name = self._shared_step_name(step_names | module_names)
         self.runtime: set[str] = set()
+        has_class = any(is_class_layer(layer) for layer in self.layers)
+        self.ran = self._claim_step("ran") if has_class and may_skip(self.layers) else None
 
     def plan(self) -> StepPlan:
         parts = split_step(self.site)
         body_returned = None
         assigned_inside: set[str] = set()  # step-level flags the step's own code assigns
+        if self.ran:
+            assigned_inside.add(self.ran)
         if self.body_has_return:
             body_returned = self._claim_step("step_returned")
             assigned_inside.add(body_returned)
         next_here = bool(parts.tail) and has_arguments(parts.tail[0])
         if next_here:
             self.runtime.add("decoflow_next_done")
-        inner_empty = not parts.core and not next_here
-        planned: list[LayerPlan] = []
+        inner_empty = not parts.core and not next_here and not self.ran
+        planned: list[LayerPlan | ClassLayerPlan] = []
         for layer in reversed(self.layers):
-            planned.append(self._layer(layer, inner_empty, assigned_inside))
+            if is_class_layer(layer):
+                planned.append(self._class_layer(layer))
+            else:
+                planned.append(self._layer(layer, inner_empty, assigned_inside))
             inner_empty = False  # a layer's code is never empty
         declared = sorted(
             {
@@ -211,6 +220,7 @@ class _Planner:
             next_here=next_here,
             declared_globals=tuple(declared),
             runtime=frozenset(self.runtime),
+            ran=self.ran,
         )
 
     # -- the step's own names -------------------------------------------------------------
@@ -225,6 +235,8 @@ class _Planner:
 
     @staticmethod
     def _shares_step_name(layer: Layer) -> bool:
+        if is_class_layer(layer):  # a class reads the step's name from its own argument
+            return False
         param = layer.info.params[0]
         return param not in layer.info.unused_params and param not in layer.info.names.reassigned
 
@@ -307,6 +319,17 @@ class _Planner:
             run_function=run_function,
             routes=tuple(routes),
         )
+
+    def _class_layer(self, layer: Layer) -> ClassLayerPlan:
+        others = set().union(
+            *(n for i, n in enumerate(self.decorator_names) if i != layer.level - 1)
+        )
+        alloc = NameAllocator(self.alloc.taken | others)
+
+        def claim(*preferred: str) -> tuple[str, ...]:
+            return self._claim(alloc, *preferred)
+
+        return plan_class_layer(layer, self.setup, self.layers, claim, self.runtime)
 
     def _claim(self, alloc: NameAllocator, *preferred: str) -> tuple[str, ...]:
         """Fresh names for code the step gains (reserved for the whole step)."""

@@ -12,6 +12,8 @@ import libcst as cst
 
 from ...support.code import block, line, trailing, with_comment
 from ...support.returns import ReturnEliminator
+from ..analyze import YieldKind
+from .classes import ClassLayerPlan, build_class_layer
 from .decorator import PLACEHOLDER, decorator_code
 from .plan import LayerPlan, StepPlan, split_step
 from .yields import Placeholders, build_yield
@@ -35,9 +37,12 @@ def build_step(plan: StepPlan) -> cst.FunctionDef:
         core = [*core, parts.tail[0].with_changes(leading_lines=[]), done]
     if core:
         core[0] = with_comment(core[0], f"step {site.name}: its own code")
-    inner = core
+    inner = [line(f"{plan.ran} = True"), *core] if plan.ran else core
     for layer in reversed(plan.layers):
-        inner = _build_layer(plan, layer, inner)
+        if isinstance(layer, ClassLayerPlan):
+            inner = build_class_layer(plan, layer, inner)
+        else:
+            inner = _build_layer(plan, layer, inner)
     prologue: list[cst.BaseStatement] = []
     if plan.declared_globals:
         prologue.append(line(f"global {', '.join(plan.declared_globals)}"))
@@ -48,6 +53,9 @@ def build_step(plan: StepPlan) -> cst.FunctionDef:
         prologue.append(line(f'{plan.step_name} = "{site.name}"'))
     if plan.body_returned:
         prologue.append(line(f"{plan.body_returned} = False"))
+    if plan.ran:
+        note = "decoflow: the step (or a replacement) ran"
+        prologue.append(trailing(line(f"{plan.ran} = False"), note))
     body = [*parts.head, *prologue, *inner]
     if plan.body_returned and parts.tail:
         body.append(
@@ -121,12 +129,12 @@ def _build_layer(
             )
         )
         run_inner = [line(f"{fn.name}()")]
-    expansions = {
-        PLACEHOLDER.format(route.site.index): build_yield(
-            plan, route, run_inner, site, step.setup.flag
-        )
-        for route in plan.routes
-    }
+    expansions = {}
+    for route in plan.routes:
+        built = build_yield(plan, route, run_inner, site, step.setup.flag)
+        if step.ran and route.site.kind in (YieldKind.REPLACE, YieldKind.DYNAMIC):
+            built = [line(f"{step.ran} = True"), *built]  # a replacement runs: not skipped
+        expansions[PLACEHOLDER.format(route.site.index)] = built
     stmts = Placeholders(expansions, f"@{layer.use.written}: after the step").statements(stmts)
     out: list[cst.BaseStatement] = []
     if plan.tracks:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from ..support.diagnostics import (
+from ...support.diagnostics import (
     BUILT_AT_RUN_TIME,
     CLASS_OR_MUTATOR,
     MODULE_NOT_FOUND,
@@ -22,8 +22,8 @@ from ..support.diagnostics import (
     Diagnostic,
     Location,
 )
-from ..support.locate import Locator
-from ..support.namespace import (
+from ...support.locate import Locator
+from ...support.namespace import (
     Defined,
     MetaflowName,
     ModuleObject,
@@ -342,7 +342,7 @@ class StepFinder:
         return False
 
     def _is_decorator_class(self, target: Defined) -> bool:
-        from .classes import is_decorator_class  # class-based decorators (classes.py)
+        from .classes import is_decorator_class  # class-based decorators (discover/classes)
 
         return is_decorator_class(self.resolver, target)
 
