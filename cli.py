@@ -323,8 +323,12 @@ def _write_stdout(text: str) -> None:
     help="Apply a decorator to every step, as Metaflow's --with does (repeatable; added to "
     "`with` of [tool.decoflow]).",
 )
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any output is missing or stale.")
-@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of what would change.")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if any output is missing or stale."
+)
+@click.option(
+    "--diff", is_flag=True, help="Write nothing; print a unified diff of what would change."
+)
 @click.option(
     "--exit-nonzero-on-change",
     is_flag=True,
@@ -335,7 +339,12 @@ def _write_stdout(text: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="With `-`: the path the source on stdin stands for (resolves its imports).",
 )
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Processes to compile with (default: CPUs).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes to compile with (default: CPUs).",
+)
 @click.option(
     "--no-cache",
     is_flag=True,

@@ -14,7 +14,7 @@ import libcst as cst
 
 from .transformer.options import CompileOptions
 from .transformer.passes.analyze import YieldKind
-from .transformer.pipeline import Compilation
+from .transformer.pipeline import prepare
 from .transformer.support.paths import display_path, find_root
 from .transformer.support.source import decode, parse_text
 
@@ -35,10 +35,21 @@ def explain_file(
     root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     source = parse_text(decode(path.read_bytes(), display), path, display)
-    compilation = Compilation(source, options)
+    compilation = prepare(source, options, root)
     found = compilation.analyse()
     sites, builtins, infos = found.sites, found.builtins, found.infos
     lines: list[str] = []
+    expansion = compilation.expansion
+    if expansion is not None and step is None:
+        lines.append(f"mutators and configs evaluated with Metaflow {expansion.metaflow_version}")
+        for mutator in expansion.flow_mutators:
+            lines.append(f"  flow mutator {mutator.spec()} ({mutator.module}.{mutator.qualname})")
+        for deco in expansion.flow_decorators:
+            lines.append(f"  flow decorator {deco.spec()}")
+        for param in expansion.added_parameters:
+            lines.append(f"  parameter {param.var} added by a mutator")
+        for config in expansion.configs.values():
+            lines.append(f"  config {config.describe()} = {config.value.text}")
     names = [s.name for s in sites]
     if step is not None and step not in names:
         raise KeyError(f"no step named '{step}' in {display} (steps: {', '.join(names)})")
@@ -46,6 +57,9 @@ def explain_file(
         if step is not None and site.name != step:
             continue
         lines.append(f"step {site.name}" + ("" if site.uses else ": no custom decorators"))
+        if expansion is not None:
+            for change in expansion.changes(site.name):
+                lines.append(f"  mutators: {change}")
         for level, use in enumerate(site.uses, start=1):
             info = infos[use.definition.key]
             via = ", from --with" if use.via_with else ""

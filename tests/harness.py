@@ -263,7 +263,8 @@ def run_flow(
     (sysroot / "mfhome").mkdir(parents=True, exist_ok=True)
     env = flow_env(flow_dir, sysroot)
     if pythonpath:  # more folders to import from (decorator packages), after the flow's own
-        env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *(str(Path(p).resolve()) for p in pythonpath)])
+        more = (str(Path(p).resolve()) for p in pythonpath)
+        env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *more])
     cmd = [
         python, flow_file.name, "--no-pylint", *top_args,
         "run", "--max-workers", str(max_workers), *extra_args,
@@ -390,7 +391,9 @@ def last_error(stderr):
         name = m.group(1)
         if name in _NOT_EXC or name.startswith("<"):
             continue
-        if m.group(2) is None and not re.search(r"(Error|Exception|Exit|Interrupt|Iteration)$", name):
+        if m.group(2) is None and not re.search(
+            r"(Error|Exception|Exit|Interrupt|Iteration)$", name
+        ):
             continue
         msg = m.group(2)
         found = name.rsplit(".", 1)[-1] + ("" if msg is None else ": " + msg)

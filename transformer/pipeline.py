@@ -1,6 +1,8 @@
 """The compiler pipeline: the passes of `passes/`, wired in the order they run.
 
     read the flow (support/source)
+    1b. expand   a flow built by mutators or configs: evaluated by Metaflow (in a child
+                 process, `transformer/expansion`) and written out as a static flow first
     1. discover  the steps and the custom decorators on each
     2. attach    `--with` specs (loaded only when there are some)
     3. analyze   each decorator once, then the arguments of each use
@@ -42,6 +44,7 @@ from .passes.render import (
     module_code,
     place_classes,
     render,
+    render_header_only,
 )
 from .support.diagnostics import (
     TOO_DEEP,
@@ -95,13 +98,58 @@ def compile_source(
     # long expressions make libcst's visitors recurse deeply
     sys.setrecursionlimit(max(limit, 20000))
     try:
-        output = Compilation(flow_source, options, reads).run()
+        output = prepare(flow_source, options, root, reads).run()
     except RecursionError:
         message = "code nested too deeply for decoflow to analyse"
         raise CompileError([TOO_DEEP(message, Location(display))]) from None
     finally:
         sys.setrecursionlimit(limit)
     return ("\ufeff" + output) if bom and output is not source else output
+
+
+def prepare(
+    flow_source: SourceFile, options: CompileOptions, root: Path, reads: Reads | None = None
+) -> Compilation:
+    """The compilation of a flow; one built by mutators or configs is first expanded by
+    Metaflow and written out as a static flow (pass 1b, `expand`), which the passes below
+    then compile (`compilation.expansion` keeps what Metaflow reported)."""
+    compilation = Compilation(flow_source, options, reads)
+    trigger = compilation.expansion_trigger()
+    if trigger is None:
+        return compilation
+    from dataclasses import replace
+
+    from .passes.expand import header_lines, obtain, write_static
+
+    expansion = obtain(flow_source, options, trigger, lambda p: display_path(p, root))
+    text = write_static(
+        flow_source, expansion, compilation.resolver, compilation.flow_ns, compilation.locator
+    )
+    static = parse_text(text, flow_source.path, flow_source.display)
+    if reads is not None:
+        _record_expansion_reads(reads, expansion)
+    compilation = Compilation(static, replace(options, with_specs=()), reads)
+    compilation.expansion = expansion
+    compilation.extra_header = header_lines(expansion, options)
+    return compilation
+
+
+def _record_expansion_reads(reads: Reads, expansion) -> None:
+    """What Metaflow read for the expansion, for the cache: config files, and the files of
+    the mutators, custom decorators and base classes it reported."""
+    paths = [Path(c.source["path"]) for c in expansion.configs.values() if "path" in c.source]
+    users = [*expansion.flow_mutators]
+    for stack in expansion.steps.values():
+        users += [*stack.wrappers, *stack.mutators]
+    paths += [u.file for u in users if u.file is not None]
+    paths += [Path(b["file"]) for b in expansion.bases if b.get("file")]
+    for path in paths:
+        if path not in reads.files:
+            try:
+                stat = path.stat()
+                reads.files[path] = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                reads.files[path] = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +165,9 @@ class Analysed:
 class Compilation:
     """One flow file being compiled."""
 
+    expansion = None  # set when the flow was expanded by Metaflow (pass 1b, expand)
+    extra_header: list[str] = []  # noqa: RUF012 - replaced, never mutated
+
     def __init__(
         self, source: SourceFile, options: CompileOptions, reads: Reads | None = None
     ) -> None:
@@ -127,6 +178,12 @@ class Compilation:
         self.resolver = Resolver(self.finder)
         self.locator = Locator()
         self.flow_ns = build_namespace(source, None)
+
+    def expansion_trigger(self):
+        """Why this flow needs Metaflow to evaluate it (pass 1b), or None: read statically."""
+        from .passes.expand import find_trigger
+
+        return find_trigger(self.resolver, self.flow_ns, self.locator)
 
     def analyse(self) -> Analysed:
         """Passes 1 to 3: everything before the output is written."""
@@ -148,6 +205,11 @@ class Compilation:
         found = self.analyse()
         sites, builtins = found.sites, found.builtins
         if not any(site.uses for site in sites) and not in_flow and not builtins:
+            if self.extra_header:  # expanded: say so even when nothing is left to inline
+                head = header(
+                    self.source.display, self.options.with_specs, sites, self.extra_header
+                )
+                return render_header_only(self.source.module, head)
             return self.source.text  # nothing to compile: the flow is its own output
 
         reserved = identifiers_in_text(self.source.text) | set(helper_names())
@@ -185,7 +247,9 @@ class Compilation:
             carried_imports=[*builtin_imports(builtins), *carried.imports],
             carried_defs=carried.definitions,
             runtime_defs=helper_definitions(runtime),
-            header=header(self.source.display, self.options.with_specs, sites),
+            header=header(
+                self.source.display, self.options.with_specs, sites, self.extra_header
+            ),
         )
         self._report_warnings(carried.warnings)
         return module_code(place_classes(module, carried.classes))
