@@ -243,3 +243,34 @@ def test_a_batch_compile_starts_one_child() -> None:
     for outcome in outcomes[:-1]:
         assert "evaluated with Metaflow 2.19.39" in outcome.code
     assert "evaluated with Metaflow" not in outcomes[-1].code
+
+
+def test_flow_modules_named_like_the_childs_own(tmp_path: Path) -> None:
+    """The child's own modules (`mfcompat`, `describe`) stay out of the flow's way: a flow
+    importing modules of its own with those names gets them, on each supported version."""
+    (tmp_path / "describe.py").write_text("WHO = 'the flow describe'\n")
+    (tmp_path / "mfcompat.py").write_text("WHO = 'the flow mfcompat'\n")
+    (tmp_path / "ownflow.py").write_text(
+        "from metaflow import FlowMutator, FlowSpec, step\n"
+        "import describe\n"
+        "import mfcompat\n\n\n"
+        "class tag(FlowMutator):\n"
+        "    def pre_mutate(self, mutable_flow):\n"
+        "        for _, s in mutable_flow.steps:\n"
+        "            s.add_decorator('retry', deco_kwargs={'times': len(describe.WHO)})\n"
+        "        print(describe.WHO, '|', mfcompat.WHO)\n\n\n"
+        "@tag\n"
+        "class OwnFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+    )
+    for python in PYTHONS.values():
+        (outcome,), _ = _expand([FlowRequest(tmp_path / "ownflow.py")], python())
+        assert not outcome.diagnostics, [d.format() for d in outcome.diagnostics]
+        assert outcome.printed == "the flow describe | the flow mfcompat\n"
+        [retry] = outcome.expansion.steps["start"].decorators
+        assert dict(retry.given())["times"].src == str(len("the flow describe"))

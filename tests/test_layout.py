@@ -20,9 +20,6 @@ TOO_LONG_FOR_NOW = {
     # issue 12's pass 1b, landed as one module while the layout was being restructured:
     # detection (find_trigger), writing the static flow, and obtaining the expansion
     "passes/expand.py": "to split into detect / write / obtain",
-    # issue 12's child process (owned by the mutators helper, who splits it): runs in the
-    # compiled-for interpreter, importing only the standard library and `mfcompat`
-    "expansion/child.py": "456 lines: the mutators helper's to split",
 }
 
 

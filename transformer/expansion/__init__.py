@@ -3,8 +3,9 @@
 Parent side (this package, imported by the compiler only for a flow that needs it):
     expand(requests, ExpansionOptions(...)) -> [Outcome]   # one child for the whole batch
     expand_or_raise(...) -> [Expansion]                    # or CompileError (DF501-DF505)
-Child side: `child.py` (run by path in the target interpreter) and `mfcompat.py` (every use of
-Metaflow internals, with the version check; never imported by the parent).
+Child side, never imported by the parent: `child.py` (run by path in the target interpreter;
+runs the stages, one flow at a time), `describe.py` (reads the expanded flow into JSON) and
+`mfcompat.py` (every use of Metaflow internals, with the version check).
 """
 
 from __future__ import annotations
