@@ -139,6 +139,87 @@ def environment() -> tuple[str, ...]:
     )
 
 
+# -- the Metaflow an expanded flow was evaluated with ---------------------------------------
+
+#: sys.path of each interpreter that evaluated mutators, per process (None: unknown).
+_INTERPRETER_PATHS: dict[str | None, tuple[str, ...] | None] = {}
+
+
+def interpreter_path(python: str | None) -> tuple[str, ...] | None:
+    """The module search path of the interpreter that evaluates mutators and configs:
+    `--python` (asked once per process: one short process, and only when an expanded flow's
+    entry is stored, right after a Metaflow child ran), else the running one's own. None
+    when it cannot be told."""
+    if python is None:
+        return tuple(entry for entry in sys.path if entry)
+    if python not in _INTERPRETER_PATHS:
+        import subprocess
+
+        try:
+            done = subprocess.run(
+                [python, "-c", "import sys; print('\\0'.join(sys.path))"],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            _INTERPRETER_PATHS[python] = None
+        else:
+            found = os.fsdecode(done.stdout).rstrip("\n").split("\0")
+            _INTERPRETER_PATHS[python] = tuple(entry for entry in found if entry)
+    return _INTERPRETER_PATHS[python]
+
+
+def record_metaflow(reads: Reads, python: str | None) -> None:
+    """Make an expanded flow's entry depend on the Metaflow install that evaluated it.
+
+    Looked up as Python would import it, on the interpreter's search path: every
+    `<entry>/metaflow` up to the one that holds the package (a probe: a Metaflow appearing
+    earlier shadows it), that folder's `version.py`, and the `RECORD` of the
+    `metaflow-<version>.dist-info` beside it (files: pip rewrites RECORD, whose folder's
+    name carries the version, on every install). An upgrade, a reinstall that changes a
+    file, an uninstall or a shadowing install then misses, while a hit only re-hashes two
+    small files: it neither starts a process nor imports Metaflow. When the install cannot
+    be found, the entry is not stored at all."""
+    path = interpreter_path(python)
+    holder = None
+    for entry in path or ():
+        package = Path(entry, "metaflow")
+        kind = path_kind(package)
+        reads.probes[package] = kind
+        if kind == "dir":
+            holder = entry
+            version = package / "version.py"
+            _record_file(reads, version if path_kind(version) else package / "__init__.py")
+            break
+    records = [
+        Path(entry, name, "RECORD")
+        for entry in ([holder] if holder else path or ())
+        for name in _listdir(entry)
+        if name.startswith("metaflow-") and name.endswith(".dist-info")
+    ]
+    if records:
+        _record_file(reads, records[0])
+    elif holder is None:  # nothing says which Metaflow this was: do not cache the flow
+        reads.files[Path(f"<the Metaflow of {python or sys.executable}>")] = None
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def _record_file(reads: Reads, path: Path) -> None:
+    if path not in reads.files:
+        try:
+            st = os.stat(path)
+            reads.files[path] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            reads.files[path] = None
+
+
 # -- entries ----------------------------------------------------------------------------
 
 

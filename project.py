@@ -329,10 +329,23 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
     """Compile every task; in parallel processes when there are several, results in task order.
 
     Flows that need Metaflow to evaluate their mutators and configs (issue 12) are set aside
-    during the first round, then expanded together in ONE child process, then compiled.
+    during the first round, then expanded together in ONE child process, then compiled; what
+    they read then includes the Metaflow install that evaluated them (`cache.record_metaflow`:
+    its entry in the cache depends on it). A single flow takes the same path, so that its
+    expansion is known too.
     """
-    if len(tasks) <= 1:
-        return _compile_tasks(tasks, jobs)
+    from .transformer.passes import expand
+
+    # Expansions are kept for one batch only: a later batch in the same process (an API
+    # caller, the tests) must see edited configs and mutators, and be known to expand.
+    expand.PRELOADED.clear()
+    try:
+        return _compile_expanding(tasks, jobs)
+    finally:
+        expand.PRELOADED.clear()
+
+
+def _compile_expanding(tasks: Sequence[Task], jobs: int | None) -> list[Outcome]:
     from .transformer.passes import expand
 
     expand.DEFER = True
@@ -352,8 +365,12 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
         return display_path(path, root)
 
     expand.preload([outcomes[i].deferred for i in deferred], display)
+    from .cache import record_metaflow
+
     for i in deferred:
         outcomes[i] = compile_task(tasks[i])
+        if outcomes[i].reads is not None:
+            record_metaflow(outcomes[i].reads, tasks[i].options.python)
     return outcomes
 
 

@@ -615,3 +615,159 @@ def test_warnings_are_printed_again_on_a_hit(two_modules: Path, compiled: list[s
     second = run("--check")
     assert compiled == []
     assert second.stderr == first.stderr
+
+
+# -- expanded flows: the Metaflow install and the config files are part of the key -----------
+
+MUTATORS = textwrap.dedent(
+    """\
+    from metaflow import FlowMutator, user_step_decorator
+
+    @user_step_decorator
+    def stamp(step_name, flow, inputs=None, attributes=None):
+        yield
+        flow.stamped = attributes.get("label")
+
+    class hardened(FlowMutator):
+        def mutate(self, mutable_flow):
+            for name, step in mutable_flow.steps:
+                step.add_decorator("retry", deco_kwargs={"times": 2})
+                step.add_decorator(stamp, deco_kwargs={"label": name})
+    """
+)
+
+MUTATED = textwrap.dedent(
+    """\
+    from metaflow import Config, FlowSpec, step
+
+    from mutators import hardened
+
+    @hardened
+    class MutatedFlow(FlowSpec):
+        cfg = Config("cfg", default="cfg.json")
+
+        @step
+        def start(self):
+            print(self.cfg.label)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+)
+
+
+@pytest.fixture
+def mixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A plain flow (f0flow.py) and one whose decorators come from a flow mutator and that
+    reads a config file (mutflow.py); and a fake Metaflow install, `site/`, that the
+    interpreter's search path is made to start with (Metaflow itself is the real one)."""
+    root = tmp_path / "repo"
+    flows = root / "flows"
+    flows.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(CONFIG)
+    (flows / "decos_a.py").write_text(DECO.format(name="alpha"))
+    (flows / "f0flow.py").write_text(FLOW.format(module="decos_a", name="alpha", index=0))
+    (flows / "mutators.py").write_text(MUTATORS)
+    (flows / "mutflow.py").write_text(MUTATED)
+    (flows / "cfg.json").write_text('{"label": "one"}')
+    site = tmp_path / "site"
+    install_fake_metaflow(site, "2.19.39")
+    monkeypatch.setattr(
+        cache_module, "interpreter_path", lambda python: (str(site),), raising=False
+    )
+    monkeypatch.chdir(root)
+    return root
+
+
+def install_fake_metaflow(site: Path, version: str) -> None:
+    """What `record_metaflow` looks at: `metaflow/version.py` and the dist-info's RECORD."""
+    for old in site.glob("metaflow-*.dist-info"):
+        shutil_rmtree(old)
+    (site / "metaflow").mkdir(parents=True, exist_ok=True)
+    (site / "metaflow" / "version.py").write_text(f'metaflow_version = "{version}"\n')
+    info = site / f"metaflow-{version}.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text(f"metaflow/version.py,sha256={version},40\n")
+
+
+def test_a_new_metaflow_install_recompiles_the_expanded_flows_only(
+    mixed: Path, compiled: list[str]
+) -> None:
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert set(compiled) == {"f0flow.py", "mutflow.py"}
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert compiled == []
+    install_fake_metaflow(mixed.parent / "site", "2.19.40")  # an upgrade
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert compiled == []
+    record = mixed.parent / "site" / "metaflow-2.19.40.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "metaflow/new.py,sha256=x,1\n")  # same version
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+
+
+def test_a_metaflow_appearing_earlier_on_the_path_recompiles_the_expanded_flows(
+    mixed: Path, compiled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    earlier = mixed.parent / "user-site"
+    earlier.mkdir()
+    site = mixed.parent / "site"
+    monkeypatch.setattr(
+        cache_module, "interpreter_path", lambda python: (str(earlier), str(site)), raising=False
+    )
+    assert run().exit_code == 0
+    compiled.clear()
+    install_fake_metaflow(earlier, "2.19.39")
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+
+
+def test_editing_a_config_file_an_expanded_flow_read_recompiles_it(
+    mixed: Path, compiled: list[str]
+) -> None:
+    assert run().exit_code == 0
+    compiled.clear()
+    (mixed / "flows" / "cfg.json").write_text('{"label": "two"}')
+    result = run("--check")
+    assert result.exit_code == 1
+    assert set(compiled) == {"mutflow.py"}
+    assert result.stderr.splitlines() == ["would rewrite build/mutflow.py"]
+    compiled.clear()
+    assert run().exit_code == 0
+    assert b"two" in (mixed / "build" / "mutflow.py").read_bytes()
+
+
+def test_an_expanded_flow_hits_without_a_process_for_the_interpreter_given(
+    mixed: Path, compiled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `--python`, the interpreter's search path is asked once, when the entry is
+    stored; a hit starts no process at all (nor imports Metaflow) and the entry names the
+    real Metaflow install."""
+    monkeypatch.undo()  # the real interpreter_path
+    monkeypatch.chdir(mixed)
+    getattr(cache_module, "_INTERPRETER_PATHS", {}).clear()
+    # a name looked up on PATH (a path to a venv's python is resolved to the interpreter it
+    # links to, outside the venv: a cli/project issue, reported)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.prefix, "bin")), os.environ["PATH"]]))
+    python = "python"
+    result = run("--python", python)
+    assert result.exit_code == 0, result.output
+    [entry] = [p for p in entries(mixed) if b"mutflow.py" in p.read_bytes()]
+    fields = cache_module._decode(entry.read_bytes())[0]
+    assert any(f.endswith(".dist-info/RECORD") and "/metaflow-" in f for f in fields)
+    compiled.clear()
+    getattr(cache_module, "_INTERPRETER_PATHS", {}).clear()
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a process was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    assert run("--python", python, "--check").exit_code == 0
+    assert compiled == []
