@@ -29,6 +29,14 @@ while it was compiled is not cached. A cache folder that cannot be written (read
 only loses the speed-up: nothing is reported, except one line with `-v` (black, too, is
 silent; ruff failing on it is a frequent complaint).
 
+Pruning. A run that writes an entry prunes the cache when it was last pruned more than a
+day ago (one `stat` of `last-pruned` tells): entries of any decoflow version not used for 30
+days go, then the least recently used while the entries take more than 256 MiB, and
+temporary files a killed process left (older than an hour). "Used" is the entry's
+modification time: written, or hit (a hit re-marks an entry at most once a day, so a warm
+run writes almost nothing). Removing files another process is reading or writing only costs
+that process a miss: entries are replaced by rename, never rewritten in place.
+
 Where: `.decoflow_cache/` at the project root, with a `.gitignore` of `*` and a
 `CACHEDIR.TAG` (as `.ruff_cache` has), or `$DECOFLOW_CACHE_DIR`. Entries live below a folder
 named after decoflow's version; `decoflow clean` removes the whole cache.
@@ -39,6 +47,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,6 +319,7 @@ class Cache:
         self._digests: dict[str, str | None] = {}  # per process: flows share their modules
         self._kinds: dict[str, str | None] = {}
         self._prepared = False
+        self._now = time.time()
 
     # reading
 
@@ -349,10 +359,24 @@ class Cache:
         return Lookup(slot, flow_digest, *found)
 
     def _read(self, slot: str, flow_digest: str) -> tuple[bytes, tuple[str, ...]] | None:
+        path = self.entries / slot
         try:
-            blob = (self.entries / slot).read_bytes()
+            with open(path, "rb") as handle:
+                used = os.fstat(handle.fileno()).st_mtime
+                blob = handle.read()
         except (OSError, ValueError):
             return None
+        found = self._match(blob, slot, flow_digest)
+        if found is not None and self._now - used > TOUCH_AFTER:
+            try:  # mark it used (pruning removes the entries unused longest)
+                os.utime(path)
+            except OSError:
+                pass
+        return found
+
+    def _match(
+        self, blob: bytes, slot: str, flow_digest: str
+    ) -> tuple[bytes, tuple[str, ...]] | None:
         decoded = _decode(blob)
         entry = _Entry.from_fields(decoded[0]) if decoded is not None else None
         if decoded is None or entry is None:  # damaged or foreign: ignored, rebuilt
@@ -396,6 +420,7 @@ class Cache:
             if not (self.folder / name).exists():
                 write_atomic(self.folder / name, text.encode("ascii"))
         self._prepared = True
+        prune_if_due(self.folder, self._now)  # only a run that writes adds to the cache
 
 
 def _unchanged_digests(
@@ -418,6 +443,99 @@ def _unchanged_digests(
             return None
         out.append((str(path), digest(data)))
     return out
+
+
+# -- pruning ----------------------------------------------------------------------------
+
+#: Entries not used (written or hit) for this long are removed...
+MAX_AGE = 30 * 86400.0
+#: ...then the least recently used ones while the entries take more than this.
+MAX_BYTES = 256 * 2**20
+#: A hit marks its entry as used (its modification time) when the mark is older than this.
+TOUCH_AFTER = 86400.0
+#: Pruning runs at most this often per cache folder (a run that writes an entry checks).
+PRUNE_EVERY = 86400.0
+#: A temporary file this old was left by a killed process (a live write takes moments).
+STRAY_AFTER = 3600.0
+PRUNED = "last-pruned"
+
+
+def prune_if_due(folder: Path, now: float | None = None) -> None:
+    """Prune `folder` when it was last pruned more than `PRUNE_EVERY` ago (one stat);
+    `PRUNED` is marked first, so that processes running at once do not all scan."""
+    now = time.time() if now is None else now
+    marker = folder / PRUNED
+    try:
+        if now - os.stat(marker).st_mtime < PRUNE_EVERY:
+            return
+    except OSError:
+        pass
+    try:
+        write_atomic(marker, b"")
+    except OSError:
+        return
+    prune(folder, now)
+
+
+def prune(folder: Path, now: float | None = None) -> int:
+    """Remove the entries of every decoflow version not used for `MAX_AGE`, then the least
+    recently used while all of them take more than `MAX_BYTES`, temporary files older than
+    `STRAY_AFTER`, and version folders left empty; return how many files went.
+
+    Safe while other decoflow processes use the cache: an entry removed as another process
+    reads it is a miss there (or already read: files are replaced, never rewritten in
+    place); an entry written as it is pruned is whole or absent; a temporary file still
+    being written is minutes younger than `STRAY_AFTER`. Errors only leave files behind."""
+    import stat
+
+    now = time.time() if now is None else now
+    kept: list[tuple[float, int, str]] = []  # (last used, size, path)
+    removed = 0
+    for version in _scan(str(folder)):
+        if not version.is_dir(follow_symlinks=False):
+            continue
+        for item in _scan(version.path):
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            age = now - st.st_mtime
+            if item.name.endswith(".decoflow-tmp"):
+                removed += age > STRAY_AFTER and _unlink(item.path)
+            elif age > MAX_AGE:
+                removed += _unlink(item.path)
+            else:
+                kept.append((st.st_mtime, st.st_size, item.path))
+        if version.name != __version__:
+            try:
+                os.rmdir(version.path)  # only when empty
+            except OSError:
+                pass
+    total = sum(size for _, size, _ in kept)
+    for _, size, path in sorted(kept):  # the least recently used first
+        if total <= MAX_BYTES:
+            break
+        removed += _unlink(path)
+        total -= size
+    return removed
+
+
+def _scan(folder: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as found:
+            return list(found)
+    except OSError:
+        return []
+
+
+def _unlink(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 # -- clearing ---------------------------------------------------------------------------

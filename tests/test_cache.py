@@ -771,3 +771,112 @@ def test_an_expanded_flow_hits_without_a_process_for_the_interpreter_given(
     monkeypatch.setattr(subprocess, "Popen", no_process)
     assert run("--python", python, "--check").exit_code == 0
     assert compiled == []
+
+
+# -- pruning -----------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def age(path: Path, days: float) -> None:
+    """Make `path` look last used `days` ago."""
+    when = os.stat(path).st_mtime - days * DAY
+    os.utime(path, (when, when))
+
+
+def unused_entry(root: Path, days: float) -> Path:
+    """An entry no flow looks up any more (say, from before an edit of decoflow's sources),
+    last used `days` ago."""
+    some = entries(root)[0]
+    path = some.with_name("0" * 40)
+    path.write_bytes(some.read_bytes())
+    age(path, days)
+    return path
+
+
+def add_flow(root: Path, index: int) -> None:
+    flow = FLOW.format(module="decos_a", name="alpha", index=index)
+    (root / "flows" / f"f{index}flow.py").write_text(flow)
+
+
+def test_entries_unused_for_long_are_pruned_by_a_run_that_writes(
+    two_modules: Path, compiled: list[str]
+) -> None:
+    assert run().exit_code == 0
+    cache = two_modules / ".decoflow_cache"
+    used = entries(two_modules)
+    for entry in used:
+        age(entry, 40)  # used by this run again: marked used, kept
+    stale = unused_entry(two_modules, 31)
+    recent = unused_entry(two_modules, 29)
+    recent = recent.rename(recent.with_name("1" * 40))
+    other = cache / "0.0.1"  # an older decoflow's entries
+    other.mkdir()
+    (other / "old-entry").write_bytes(b"x")
+    age(other / "old-entry", 40)
+    version = stale.parent
+    (version / ".a.1.x.decoflow-tmp").write_bytes(b"x")  # left by a killed process
+    age(version / ".a.1.x.decoflow-tmp", 0.1)
+    (version / ".b.2.y.decoflow-tmp").write_bytes(b"x")  # being written right now
+    age(cache / "last-pruned", 2)
+    compiled.clear()
+    add_flow(two_modules, 9)
+    assert run().exit_code == 0
+    assert compiled == ["f9flow.py"]
+    left = entries(two_modules)
+    assert stale not in left
+    assert set(used) | {recent} <= set(left)
+    assert len(left) == len(used) + 3  # f9flow's entry, and the fresh temporary file
+    assert not other.exists()
+    assert not (version / ".a.1.x.decoflow-tmp").exists()
+    assert (version / ".b.2.y.decoflow-tmp").exists()
+
+
+def test_pruning_runs_at_most_once_a_day(two_modules: Path, compiled: list[str]) -> None:
+    assert run().exit_code == 0
+    stale = unused_entry(two_modules, 31)
+    add_flow(two_modules, 9)
+    assert run().exit_code == 0
+    assert stale.exists()  # pruned when the cache was made, less than a day ago
+    age(two_modules / ".decoflow_cache" / "last-pruned", 1.1)
+    assert run().exit_code == 0
+    assert stale.exists()  # a run that writes nothing does not prune
+    add_flow(two_modules, 8)
+    assert run().exit_code == 0
+    assert not stale.exists()
+
+
+def test_a_hit_marks_its_entry_used(two_modules: Path, compiled: list[str]) -> None:
+    """A hit on an entry last marked more than a day ago marks it again (so that it is not
+    pruned while in use); within the day it writes nothing."""
+    assert run().exit_code == 0
+    compiled.clear()
+    old, recent, *_ = entries(two_modules)
+    age(old, 25)
+    age(recent, 0.5)
+    before = os.stat(recent).st_mtime
+    assert run("--check").exit_code == 0
+    assert compiled == []
+    assert os.stat(old).st_mtime > before
+    assert os.stat(recent).st_mtime == before
+
+
+def test_the_least_recently_used_entries_go_beyond_the_size_cap(
+    two_modules: Path, compiled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run().exit_code == 0
+    found = entries(two_modules)
+    for n, entry in enumerate(found):
+        age(entry, 10 - n)  # found[0] is the least recently used
+    size = sum(p.stat().st_size for p in found)
+    monkeypatch.setattr(cache_module, "MAX_BYTES", size - 1)
+    assert cache_module.prune(two_modules / ".decoflow_cache") == 1
+    assert entries(two_modules) == found[1:]
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert len(compiled) == 1
+
+
+def test_pruning_a_missing_cache_is_not_an_error(tmp_path: Path) -> None:
+    assert cache_module.prune(tmp_path / "absent") == 0
+    cache_module.prune_if_due(tmp_path / "absent" / "deeper")
