@@ -15,9 +15,14 @@ Flows are linear chains `start -> s1 -> ... -> end` (for the compile benchmarks)
 benchmark). Gate modes vary by step (mostly `run`, some `skip` and `replace`) so that
 every yield point is exercised when the flow runs.
 
+With `--mutators` (the expansion benchmark), the flows carry no step decorator: a flow
+mutator from `benchmutators.py`, `@hardened`, adds `@retry` and a custom generator decorator
+to every step, so only Metaflow (evaluating the mutator) knows the steps' stacks.
+
 Usage (flows for a re-run outside the repository):
 
     python benchmarks/gen.py OUT_DIR --steps 12 --flows 300 [--foreach]
+    python benchmarks/gen.py OUT_DIR --steps 12 --flows 20 --mutators
 """
 
 from __future__ import annotations
@@ -242,6 +247,70 @@ def write_many(folder: Path, count: int, n_steps: int) -> list[Path]:
     return paths
 
 
+MUTATOR_MODULE = "benchmutators"
+
+#: The mutator module: a flow mutator adding `@retry` and a custom generator decorator to
+#: every step (the flows themselves carry no step decorator: only Metaflow knows the stacks).
+MUTATORS_SOURCE = '''\
+"""Benchmark mutator: @hardened adds @retry and @stamp (a generator decorator) to every step."""
+
+import time
+
+from metaflow import FlowMutator, user_step_decorator
+
+
+@user_step_decorator
+def stamp(step_name, flow, inputs=None, attributes=None):
+    """Record the step's label and duration, whether or not it failed."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        flow.stamped = "%s:%.6f" % (attributes.get("label"), time.perf_counter() - started)
+
+
+class hardened(FlowMutator):
+    """@retry(times=...) and @stamp(label=<step name>) on every step."""
+
+    def init(self, *args, **kwargs):
+        self.times = kwargs.get("times", 2)
+
+    def mutate(self, mutable_flow):
+        for name, step in mutable_flow.steps:
+            step.add_decorator("retry", deco_kwargs={"times": self.times})
+            step.add_decorator(stamp, deco_kwargs={"label": name})
+'''
+
+
+def mutator_flow_source(class_name: str, n_steps: int) -> str:
+    """A linear flow of `n_steps` plain steps whose decorators all come from `@hardened`."""
+    names = _linear_names(n_steps)
+    steps = []
+    for i, name in enumerate(names):
+        nxt = "pass" if name == "end" else f"self.next(self.{names[i + 1]})"
+        steps.append(f"    @step\n    def {name}(self):\n        self.v{i} = {i}\n        {nxt}")
+    return (
+        f'"""Generated benchmark flow: {n_steps} steps decorated by a flow mutator."""\n'
+        "from metaflow import FlowSpec, step\n\n"
+        f"from {MUTATOR_MODULE} import hardened\n\n\n"
+        f"@hardened(times=2)\nclass {class_name}(FlowSpec):\n"
+        + "\n\n".join(steps)
+        + f'\n\n\nif __name__ == "__main__":\n    {class_name}()\n'
+    )
+
+
+def write_mutator_flows(folder: Path, count: int, n_steps: int) -> list[Path]:
+    """Write `benchmutators.py` and `count` mutator flows (`mflow_000.py`, ...) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{MUTATOR_MODULE}.py").write_text(MUTATORS_SOURCE, encoding="utf-8")
+    paths = []
+    for i in range(count):
+        path = folder / f"mflow_{i:03d}.py"
+        path.write_text(mutator_flow_source(f"MutFlow{i:03d}", n_steps), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def decorator_sizes() -> dict[str, int]:
     """Bytes of each decorator's definition (its `@user_step_decorator` line included)."""
     import ast
@@ -266,7 +335,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="steps per flow (default 8)")
     parser.add_argument("--flows", type=int, default=1, help="how many flows (default 1)")
     parser.add_argument("--foreach", action="store_true", help="a foreach in the middle (one flow)")
+    parser.add_argument(
+        "--mutators", action="store_true", help="flows decorated by a flow mutator instead"
+    )
     args = parser.parse_args()
+    if args.mutators:
+        paths = write_mutator_flows(args.out_dir, args.flows, args.steps)
+        print(f"{len(paths)} mutator flows in {args.out_dir}")
+        return
     if args.flows == 1:
         path = write_flow(
             args.out_dir, "benchflow.py", "BenchFlow", args.steps, foreach=args.foreach

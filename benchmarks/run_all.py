@@ -1,6 +1,7 @@
 """Run every benchmark and print the ratios as a table (`make bench`).
 
-    python benchmarks/run_all.py [--quick] [--only latency,batch,warm,scale,runtime] [--strict]
+    python benchmarks/run_all.py [--quick] [--only latency,batch,warm,expansion,scale,runtime]
+                                 [--strict]
 
 Each ratio is measured side by side in this one run (medians of paired, alternating
 runs); absolute times are shown for context only. `--quick` uses fewer pairs (and 60
@@ -16,13 +17,14 @@ import sys
 import time
 
 import bench_batch
+import bench_expansion
 import bench_latency
 import bench_runtime
 import bench_scale
 import bench_warm
 from common import PYTHON, BenchError, Measure, compile_bytecode, format_table, say
 
-ALL = ("latency", "batch", "warm", "scale", "runtime")
+ALL = ("latency", "batch", "warm", "expansion", "scale", "runtime")
 
 
 def run_one(name: str, quick: bool) -> list[Measure]:
@@ -33,6 +35,8 @@ def run_one(name: str, quick: bool) -> list[Measure]:
         return [bench_batch.measure(pairs=1 if quick else 3, count=60 if quick else 300)]
     if name == "warm":
         return [bench_warm.measure(pairs=3 if quick else 7, count=60 if quick else 300)]
+    if name == "expansion":
+        return bench_expansion.measure(pairs=2 if quick else 5, one_pairs=5 if quick else 11)
     if name == "scale":
         return bench_scale.measure(pairs=1 if quick else 5)
     if name == "runtime":
