@@ -16,11 +16,7 @@ PASSES = ("discover", "expand", "attach", "analyze", "carry", "inline", "render"
 MAX_LINES = 450
 
 #: Modules allowed past MAX_LINES, and why (each one a split still to make).
-TOO_LONG_FOR_NOW = {
-    # issue 12's pass 1b, landed as one module while the layout was being restructured:
-    # detection (find_trigger), writing the static flow, and obtaining the expansion
-    "passes/expand.py": "to split into detect / write / obtain",
-}
+TOO_LONG_FOR_NOW: dict[str, str] = {}
 
 
 def _modules() -> list[Path]:

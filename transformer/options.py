@@ -16,7 +16,7 @@ class CompileOptions:
     search_path: extra folders to resolve decorator modules in, before PYTHONPATH.
 
     For a flow that needs Metaflow to evaluate its mutators and configs (issue 12; see
-    transformer/expand.py), and only then:
+    transformer/passes/expand/), and only then:
     python: the interpreter whose Metaflow evaluates them (`--python`); None: the running one.
     configs: `--config NAME FILE` pairs; config_values: `--config-value NAME JSON` pairs.
     expansion_timeout: seconds one flow's evaluation may take.

@@ -119,9 +119,9 @@ def prepare(
         return compilation
     from dataclasses import replace
 
-    from .passes.expand import header_lines, obtain, write_static
+    from .passes.expand import header_lines, obtain_expansion, write_static
 
-    expansion = obtain(flow_source, options, trigger, lambda p: display_path(p, root))
+    expansion = obtain_expansion(flow_source, options, trigger, lambda p: display_path(p, root))
     text = write_static(
         flow_source, expansion, compilation.resolver, compilation.flow_ns, compilation.locator
     )

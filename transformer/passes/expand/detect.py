@@ -1,0 +1,187 @@
+"""Which flows need expansion: found by reading files, never by importing them.
+
+A flow needs Metaflow to evaluate it (a child process, `expansion/`) when Metaflow's own
+code decides its final decorators: a FlowMutator or StepMutator on the flow class, on a
+base class or on a step, or a `Config`/`config_expr` read in a custom decorator's
+arguments, or a base class in another module that has any of these. Every other flow is
+compiled statically, without starting a process or importing Metaflow: that is why this
+check reads source and only follows names through modules read from disk.
+
+`find_trigger` returns the first such use (`Trigger`), which diagnostics of the expansion
+then point at; `Detector` also answers the writer's questions (is this class a mutator?).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ...support.diagnostics import CompileError, Location
+from ...support.locate import Locator
+from ...support.namespace import (
+    Defined,
+    MetaflowName,
+    ModuleObject,
+    Namespace,
+    Resolver,
+    dotted_name,
+)
+from ..discover import decorator_generator
+
+#: Metaflow classes whose subclasses change a step's decorators when Metaflow builds the flow.
+MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}
+#: What makes a flow need expansion: a mutator. (A class-based UserStepDecorator alone is
+#: refused statically with DF203 as before; one that is also a StepMutator is expanded.)
+TRIGGER_BASES = {"FlowMutator", "StepMutator"}
+#: How a class attribute is declared a Config.
+CONFIG_CALLS = ("Config", "metaflow.Config")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a flow needs expansion: the first use found (a mutator, a config use, a base)."""
+
+    location: Location
+    name: str
+
+
+def callee(dec: cst.Decorator) -> cst.BaseExpression:
+    """The decorator's name expression: `x` in `@x` and in `@x(...)`."""
+    return dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+
+
+def call_args(dec: cst.Decorator) -> tuple[cst.Arg, ...]:
+    """The arguments written in `@x(...)`; none for `@x`."""
+    return tuple(dec.decorator.args) if isinstance(dec.decorator, cst.Call) else ()
+
+
+def is_generator(resolver: Resolver, target: Defined) -> bool:
+    """A custom decorator written as a generator (its work is inlined, never imported)."""
+    return decorator_generator(resolver, target) is not None
+
+
+class Detector:
+    """Static detection; every result is cached per class statement."""
+
+    def __init__(self, resolver: Resolver, flow_ns: Namespace, locator: Locator) -> None:
+        self.resolver = resolver
+        self.flow_ns = flow_ns
+        self.locator = locator
+        self._mutator: dict[tuple[int, frozenset[str]], bool] = {}
+
+    def _resolve(self, ns: Namespace, expr: cst.BaseExpression) -> object:
+        """What `expr` refers to; a module that cannot be read counts as nothing here (the
+        passes that follow report it, with the use that needed it)."""
+        try:
+            return self.resolver.expression(ns, expr)
+        except CompileError:
+            return None
+
+    def is_mutator_class(
+        self, target: object, depth: int = 0, bases: frozenset[str] = frozenset(MUTATOR_BASES)
+    ) -> bool:
+        """A class deriving (through any chain of classes read from files) from one of
+        `bases` (by default a mutator base or UserStepDecorator)."""
+        if not (isinstance(target, Defined) and isinstance(target.stmt, cst.ClassDef)):
+            return False
+        key = (id(target.stmt), bases)
+        if key not in self._mutator:
+            self._mutator[key] = False
+            found = False
+            for base in target.stmt.bases:
+                resolved = self._resolve(target.namespace, base.value)
+                if isinstance(resolved, MetaflowName) and resolved.name in bases:
+                    found = True
+                elif depth < 20 and self.is_mutator_class(resolved, depth + 1, bases):
+                    found = True
+            self._mutator[key] = found
+        return self._mutator[key]
+
+    def is_trigger_class(self, target: object) -> bool:
+        """A FlowMutator or StepMutator class (a subclass of one, at any depth)."""
+        return self.is_mutator_class(target, bases=frozenset(TRIGGER_BASES))
+
+    def _where(self, ns: Namespace, node: cst.CSTNode) -> Location:
+        return self.locator.locate(ns.source, node)
+
+    def class_trigger(self, ns: Namespace, cls: cst.ClassDef, depth: int = 0) -> Trigger | None:
+        """What in `cls` (its decorators, its steps' decorators, its bases) needs Metaflow to
+        evaluate it, or None. A base in another module is blamed as a whole, at the use."""
+        for dec in cls.decorators:
+            target = self._resolve(ns, callee(dec))
+            if self.is_trigger_class(target):
+                return Trigger(self._where(ns, dec), f"@{dotted_name(callee(dec))}")
+        configs = self._config_names(cls)
+        for item in cls.body.body:
+            if not isinstance(item, cst.FunctionDef):
+                continue
+            for dec in item.decorators:
+                target = self._resolve(ns, callee(dec))
+                if self.is_trigger_class(target) and not self.is_mutator_class(
+                    target, bases=frozenset({"UserStepDecorator"})
+                ):  # a custom decorator that is also a StepMutator: DF207, statically
+                    return Trigger(self._where(ns, dec), f"@{dotted_name(callee(dec))}")
+                if isinstance(target, (MetaflowName, ModuleObject)):
+                    continue
+                if any(self._reads_config(ns, a.value, configs) for a in call_args(dec)):
+                    name = dotted_name(callee(dec))
+                    return Trigger(self._where(ns, dec), f"@{name} (its arguments read a Config)")
+        if depth < 20:
+            for base in cls.bases:
+                target = self._resolve(ns, base.value)
+                if isinstance(target, Defined) and isinstance(target.stmt, cst.ClassDef):
+                    inner = self.class_trigger(target.namespace, target.stmt, depth + 1)
+                    if inner is not None:
+                        name = dotted_name(base.value)
+                        if target.namespace is not self.flow_ns:
+                            return Trigger(self._where(ns, base), f"base class {name}")
+                        return inner
+        return None
+
+    def _config_names(self, cls: cst.ClassDef) -> set[str]:
+        """The class attributes declared as `Config(...)`."""
+        names = set()
+        for item in cls.body.body:
+            if isinstance(item, cst.SimpleStatementLine):
+                for small in item.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and isinstance(small.value, cst.Call)
+                        and dotted_name(small.value.func) in CONFIG_CALLS
+                    ):
+                        for target in small.targets:
+                            if isinstance(target.target, cst.Name):
+                                names.add(target.target.value)
+        return names
+
+    def _reads_config(self, ns: Namespace, expr: cst.BaseExpression, configs: set[str]) -> bool:
+        """Whether `expr` calls `config_expr` or names one of the class's Configs."""
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Call) and self._resolve(
+                ns, node.func
+            ) == MetaflowName("config_expr"):
+                return True
+            if isinstance(node, cst.Name) and node.value in configs:
+                return True
+            stack.extend(node.children)
+        return False
+
+    def find(self) -> Trigger | None:
+        """The first trigger of any class of the flow module (mutators defined there are not
+        flows, and are skipped)."""
+        for stmt in self.flow_ns.source.module.body:
+            if isinstance(stmt, cst.ClassDef) and not self.is_mutator_class(
+                Defined(self.flow_ns, stmt.name.value, stmt)
+            ):
+                found = self.class_trigger(self.flow_ns, stmt)
+                if found is not None:
+                    return found
+        return None
+
+
+def find_trigger(resolver: Resolver, flow_ns: Namespace, locator: Locator) -> Trigger | None:
+    """Why the flow module needs expansion, or None: it compiles statically."""
+    return Detector(resolver, flow_ns, locator).find()

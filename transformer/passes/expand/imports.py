@@ -1,0 +1,162 @@
+"""The flow module's imports once the expansion is written out.
+
+What the expansion wrote out no longer needs importing: the mutator classes, the base
+classes that were flattened into the flow class, and Metaflow's 2.16+-only names
+(`EXPANSION_ONLY`), which would stop the compiled flow from running on older Metaflow.
+Those are dropped when nothing else reads them. What the written code reads and the module
+lacks (Metaflow names such as `retry`, custom decorators a mutator added, imports that a
+flattened base's members read) is added after the module's own imports.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ...support.namespace import (
+    METAFLOW,
+    Defined,
+    ImportFrom,
+    ImportModule,
+    Namespace,
+    Resolver,
+    alias_name,
+    dotted_name,
+)
+from ...support.source import is_docstring
+from .detect import Detector
+
+#: Names from metaflow the compiled flow must not import (2.16+ only) once expanded.
+EXPANSION_ONLY = {
+    "FlowMutator",
+    "StepMutator",
+    "UserStepDecorator",
+    "user_step_decorator",
+    "USER_SKIP_STEP",
+    "config_expr",
+}
+
+
+@dataclass
+class AddedImports:
+    """What the written flow reads and must import, gathered while it is written."""
+
+    #: names imported from metaflow, `name` or `name as alias`
+    metaflow: set[str] = field(default_factory=set)
+    #: custom decorators a mutator added: local name -> (module, name)
+    custom: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: statements a flattened base's members need (imports, module-level helpers)
+    carried: list[cst.BaseStatement] = field(default_factory=list)
+
+
+def fix_imports(
+    module: cst.Module,
+    flow_ns: Namespace,
+    resolver: Resolver,
+    detector: Detector,
+    added: AddedImports,
+) -> cst.Module:
+    """`module` with the imports the expansion made unneeded dropped (mutators, flattened
+    bases, Metaflow 2.16+ names no longer read) and the `added` ones placed after the
+    existing imports."""
+    used = _names_outside_imports(module)
+    removable = set(EXPANSION_ONLY) | {"Config"}
+    for name, binding in flow_ns.bindings.items():
+        target = resolver.resolve(flow_ns, name)
+        if detector.is_mutator_class(target):
+            removable.add(name)
+        elif isinstance(binding, (ImportFrom, ImportModule)) and isinstance(target, Defined):
+            if isinstance(target.stmt, cst.ClassDef) and target.namespace is not flow_ns:
+                removable.add(name)  # e.g. a flattened base class
+        elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
+            ref = resolver.finder.find(binding.dotted)
+            if ref is not None and not ref.external:
+                removable.add(name)  # `import baseflow` for a flattened `baseflow.Base`
+    drop = {n for n in removable if n not in used}
+    body = []
+    for stmt in module.body:
+        new = _without_names(stmt, drop)
+        if new is not None:
+            body.append(new)
+    extra: list[cst.BaseStatement] = []
+    if added.metaflow:
+        names = ", ".join(sorted(added.metaflow))
+        extra.append(cst.parse_statement(f"from metaflow import {names}"))
+    for local, (mod, name) in sorted(added.custom.items()):
+        alias = "" if local == name else f" as {local}"
+        extra.append(cst.parse_statement(f"from {mod} import {name}{alias}"))
+    seen = set()
+    for stmt in added.carried:
+        code = cst.Module(body=[stmt]).code
+        if code not in seen and not any(code == cst.Module(body=[s]).code for s in body):
+            seen.add(code)
+            extra.append(stmt)
+    at = 0
+    for i, stmt in enumerate(body):
+        if is_import(stmt) or (i == 0 and is_docstring(stmt)):
+            at = i + 1
+        elif not _is_future(stmt):
+            break
+    body[at:at] = extra
+    return module.with_changes(body=body)
+
+
+def _is_future(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.ImportFrom)
+        and dotted_name(stmt.body[0].module or cst.Name("x")) == "__future__"
+    )
+
+
+def is_import(stmt: cst.CSTNode) -> bool:
+    """An import statement (every part of the line an import)."""
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def _names_outside_imports(module: cst.Module) -> set[str]:
+    """The names the module reads outside its imports (`x` of `x.attr` included)."""
+    tree = ast.parse(module.code)
+    used: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue
+        used |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        used |= {
+            n.value.id for n in ast.walk(stmt)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+        }
+    return used
+
+
+def _without_names(stmt: cst.BaseStatement, drop: set[str]) -> cst.BaseStatement | None:
+    """The import statement without the aliases binding `drop`; None when nothing is left."""
+    if not is_import(stmt) or not drop:
+        return stmt
+    smalls = []
+    for small in stmt.body:
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            names = [a for a in small.names if alias_name(a) not in drop]
+            if not names:
+                continue
+            if len(names) != len(small.names):
+                names = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in names]
+                small = small.with_changes(names=names, lpar=None, rpar=None)
+        elif isinstance(small, cst.Import):
+            names = [
+                a for a in small.names
+                if (a.asname.name.value if a.asname else (dotted_name(a.name) or "").split(".")[0])
+                not in drop
+            ]
+            if not names:
+                continue
+            names = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in names]
+            small = small.with_changes(names=names)
+        smalls.append(small)
+    if not smalls:
+        return None
+    return stmt.with_changes(body=smalls)

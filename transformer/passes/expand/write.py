@@ -1,0 +1,380 @@
+"""Write an expanded flow out as a plain, static one.
+
+Given what Metaflow made of the flow (`expansion/`: every step's final decorator stack, the
+flow decorators, the parameters mutators added, the configs' values), the flow module is
+rewritten so that it no longer needs mutators or configs to mean the same thing:
+
+- each step gets its final stack written out: built-in decorators with their resolved
+  attributes, custom decorators as literal uses (the later passes inline them as usual),
+  plain Python decorators as the user wrote them;
+- flow decorators are written with their resolved attributes, mutators left out;
+- parameters mutators added are declared on the class;
+- a `Config` still read is declared with the value it had (`default_value=`), one no
+  longer read is dropped;
+- base classes in other modules that need expansion are flattened (`flatten`);
+- imports follow (`imports`): mutators and 2.16+-only names go, what the new code reads
+  is imported.
+
+Why a source rewrite: everything after this runs on plain flows, so the expanded flow is
+compiled by exactly the passes that compile a hand-written one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import libcst as cst
+
+from ...support.diagnostics import (
+    BUILT_AT_RUN_TIME,
+    CLASS_OR_MUTATOR,
+    NOT_WRITABLE,
+    CompileError,
+    Diagnostic,
+    Location,
+)
+from ...support.locate import Locator
+from ...support.namespace import (
+    Defined,
+    ImportFrom,
+    MetaflowName,
+    Namespace,
+    Resolver,
+    dotted_name,
+    sole_assignment,
+)
+from ...support.source import SourceFile, is_docstring
+from .detect import CONFIG_CALLS, Detector, callee, is_generator
+from .flatten import Chain, Flattener, assigned
+from .imports import AddedImports, fix_imports
+
+
+def _kw(name: str, src: str) -> str:
+    return f"{name}={src}"
+
+
+def literal(value) -> str:
+    """Python source for a literal value, strings double-quoted as users write them."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+class StaticWriter:
+    """Rewrites the flow module from an expansion (see the module docstring)."""
+
+    def __init__(
+        self, source: SourceFile, expansion, resolver: Resolver, flow_ns: Namespace,
+        locator: Locator,
+    ) -> None:
+        self.source = source
+        self.x = expansion
+        self.resolver = resolver
+        self.flow_ns = flow_ns
+        self.locator = locator
+        self.detector = Detector(resolver, flow_ns, locator)
+        self.diagnostics: list[Diagnostic] = []
+        self.added = AddedImports()
+        self.flattener = Flattener(resolver, flow_ns, self.detector, self._metaflow, self.added)
+
+    # -- values and names ----------------------------------------------------------------
+
+    def _src(self, value, what: str, where: Location) -> str:
+        if value.src is not None:
+            try:
+                return literal(ast.literal_eval(value.src))
+            except ValueError:  # a name the child wrote out (a Parameter's type)
+                return value.src
+        if value.src is None:
+            self.diagnostics.append(
+                NOT_WRITABLE(
+                    f"{what} has the value {value.text}, which cannot be written as a Python "
+                    "literal in the compiled flow",
+                    where,
+                )
+            )
+            return "None"
+        return value.src
+
+    def _metaflow(self, name: str) -> str:
+        """The local name the output uses for Metaflow's `name` (imported when missing)."""
+        bound = self.flow_ns.bindings.get(name)
+        if bound is None:
+            self.added.metaflow.add(name)
+            return name
+        if self.resolver.resolve(self.flow_ns, name) == MetaflowName(name):
+            return name
+        alias = f"metaflow_{name}"
+        self.added.metaflow.add(f"{name} as {alias}")
+        return alias
+
+    def _custom_name(self, user, where: Location) -> str | None:
+        if user.kind != "generator" and user.is_step_mutator:
+            self.diagnostics.append(
+                CLASS_OR_MUTATOR(
+                    f"{user.spec()} ({user.module}.{user.qualname}) is a class-based custom "
+                    "decorator that is also a StepMutator; decoflow cannot compile it"
+                    + (f" (added by {user.inserted_by[0]})" if user.inserted_by else ""),
+                    where,
+                )
+            )
+            return None
+        qualname = user.qualname or ""
+        if "." in qualname or "<" in qualname:
+            self.diagnostics.append(
+                BUILT_AT_RUN_TIME(
+                    f"{user.spec()} is made at run time ({user.module}.{qualname}); decoflow "
+                    "inlines only generators defined at a module's top level",
+                    where,
+                )
+            )
+            return None
+        if user.file is not None and user.file == self.source.path:
+            return qualname  # defined in the flow file itself
+        module = user.module or ""
+        for local, (mod, name) in self.added.custom.items():
+            if (mod, name) == (module, qualname):
+                return local
+        bound = self.flow_ns.bindings.get(qualname)
+        if isinstance(bound, ImportFrom) and (bound.module, bound.name) == (module, qualname):
+            return qualname
+        local = qualname
+        n = 1
+        while local in self.flow_ns.bindings or local in self.added.custom:
+            n += 1
+            local = f"{qualname}_{n}"
+        self.added.custom[local] = (module, qualname)
+        return local
+
+    # -- decorators ------------------------------------------------------------------------
+
+    def _builtin_decorator(self, deco, where: Location) -> cst.Decorator:
+        name = self._metaflow(deco.name)
+        args = [
+            _kw(k, self._src(v, f"@{deco.name}'s attribute {k}", where)) for k, v in deco.given()
+        ]
+        text = f"{name}({', '.join(args)})" if args else name
+        return cst.Decorator(decorator=cst.parse_expression(text))
+
+    def _step_decorators(self, func: cst.FunctionDef, stack, ns: Namespace) -> list[cst.Decorator]:
+        where = self.locator.locate(ns.source, func)
+        kept: list[cst.Decorator] = []
+        step_deco = None
+        for dec in func.decorators:
+            target = self.resolver.expression(ns, callee(dec))
+            if target == MetaflowName("step"):
+                step_deco = dec if ns is self.flow_ns else cst.Decorator(
+                    decorator=cst.Name(self._metaflow("step"))
+                )
+                continue
+            if isinstance(target, MetaflowName) or self.detector.is_mutator_class(target):
+                continue
+            if isinstance(target, Defined) and is_generator(self.resolver, target):
+                continue
+            if ns is self.flow_ns:
+                kept.append(dec)  # a plain Python decorator of the user's: as written
+        out: list[cst.Decorator] = []
+        for user in reversed(stack.wrappers):  # Metaflow keeps them innermost first
+            local = self._custom_name(user, where)
+            if local is None:
+                continue
+            parts = [self._src(a, f"{user.spec()}'s argument", where) for a in user.args]
+            parts += [
+                _kw(k, self._src(v, f"{user.spec()}'s attribute {k}", where))
+                for k, v in user.kwargs
+            ]
+            text = f"{local}({', '.join(parts)})" if parts else local
+            out.append(cst.Decorator(decorator=cst.parse_expression(text)))
+        out.extend(kept)
+        out.extend(self._builtin_decorator(d, where) for d in stack.decorators)
+        out.append(step_deco or cst.Decorator(decorator=cst.Name(self._metaflow("step"))))
+        return out
+
+    def _flow_decorators(self, cls: cst.ClassDef) -> list[cst.Decorator]:
+        where = self.locator.locate(self.source, cls)
+        kept = []
+        for dec in cls.decorators:
+            target = self.resolver.expression(self.flow_ns, callee(dec))
+            if isinstance(target, MetaflowName) or self.detector.is_mutator_class(target):
+                continue
+            kept.append(dec)
+        last: dict[str, object] = {}
+        ordered = []
+        for deco in self.x.flow_decorators:  # a second @project (OVERRIDE) wins: keep the last
+            if not deco.allow_multiple:
+                last[deco.name] = deco
+        for deco in self.x.flow_decorators:
+            if deco.allow_multiple or last.get(deco.name) is deco:
+                ordered.append(deco)
+        return kept + [self._builtin_decorator(d, where) for d in ordered]
+
+
+    # -- class members ------------------------------------------------------------------------
+
+    def _still_read(self, var: str) -> bool:
+        """Whether `.var` is read anywhere a run could read it: the flow module (outside the
+        Config declaration), the modules of the custom decorators, the base modules."""
+        pattern = re.compile(rf"\.{re.escape(var)}\b|getattr\([^)]*['\"]{re.escape(var)}['\"]")
+        texts = [self.source.text]
+        files = {w.file for s in self.x.steps.values() for w in s.wrappers if w.file}
+        files |= {Path(b["file"]) for b in self.x.bases if b.get("file")}
+        for file in files:
+            try:
+                texts.append(file.read_text(encoding="utf-8"))
+            except OSError:
+                return True
+        return any(pattern.search(t) for t in texts)
+
+    def _config_statement(self, var: str, call: cst.Call, where: Location) -> str | None:
+        """`var = Config(name, default_value=<value at compile time>, ...)`, or None (dropped)."""
+        name = None
+        for i, arg in enumerate(call.args):
+            if (i == 0 and arg.keyword is None) or (arg.keyword and arg.keyword.value == "name"):
+                text = isinstance(arg.value, cst.SimpleString)
+                name = arg.value.evaluated_value if text else None
+        info = self.x.configs.get(name) if name else None
+        if info is None:
+            return None if not self._still_read(var) else "keep"
+        if not self._still_read(var):
+            return None
+        if info.plain or info.value.src is None or not info.value.src.startswith("{"):
+            return "keep"
+        extra = []
+        for arg in call.args[1:]:
+            key = arg.keyword.value if arg.keyword is not None else None
+            if key in (None, "default", "default_value", "parser", "name"):
+                continue
+            extra.append(f"{key}={cst.Module(body=[]).code_for_node(arg.value)}")
+        config = self._metaflow("Config")
+        parts = [literal(name), f"default_value={literal(ast.literal_eval(info.value.src))}"]
+        parts += extra
+        return f"{var} = {config}({', '.join(parts)})"
+
+    def _class_body(self, cls: cst.ClassDef, bases: Chain) -> list[cst.BaseStatement]:
+        """The flow class's body: members carried from flattened bases, parameters mutators
+        added, then its own members with their steps' stacks and Configs written out."""
+        where = self.locator.locate(self.source, cls)
+        body = self.flattener.members(assigned(cls), bases)
+        spaced = None  # the flow's first own member, set apart from the carried ones
+        if body:
+            first = cls.body.body[0] if cls.body.body else None
+            if first is not None and not first.leading_lines:
+                spaced = first
+        added = []
+        for param in self.x.added_parameters:
+            if param.class_name != "Parameter" or param.callable_kwargs:
+                self.diagnostics.append(
+                    NOT_WRITABLE(
+                        f"parameter {param.var!r} added by a mutator is a {param.class_name} "
+                        "or has a callable argument: it cannot be declared in the compiled flow",
+                        where,
+                    )
+                )
+                continue
+            parts = [literal(param.name)] + [
+                _kw(k, self._src(v, f"parameter {param.var}'s {k}", where))
+                for k, v in param.kwargs
+                if k != "show_default" and not (k == "required" and v.src == "False")
+            ]
+            for k, v in param.kwargs:
+                if k == "type" and v.src == "JSONType":
+                    self._metaflow("JSONType")
+            ctor = self._metaflow("Parameter")
+            added.append(cst.parse_statement(f"{param.var} = {ctor}({', '.join(parts)})"))
+        for item in [*body, *cls.body.body]:
+            if item is spaced:
+                item = item.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+            body_item = self._rewrite_member(item, cls, where)
+            if body_item is not None:
+                added.append(body_item)
+        docstring = []
+        if added and cls.body.body and is_docstring(cls.body.body[0]):
+            docstring = [cls.body.body[0]]
+            added = [a for a in added if a is not cls.body.body[0]]
+        return docstring + added
+
+    def _rewrite_member(self, item, cls: cst.ClassDef, where: Location):
+        """A member with what the expansion decided written out: a step's final stack, a
+        Config's compile-time value; None when it is dropped (a Config no longer read)."""
+        if isinstance(item, cst.FunctionDef):
+            ns = self.flattener.origin.get(item, self.flow_ns)
+            stack = self.x.steps.get(item.name.value)
+            if stack is None or not self._is_step(item, ns):
+                return item
+            return item.with_changes(decorators=self._step_decorators(item, stack, ns))
+        pair = sole_assignment(item)
+        if pair is not None:
+            var, value = pair
+            if isinstance(value, cst.Call) and dotted_name(value.func) in CONFIG_CALLS:
+                new = self._config_statement(var, value, where)
+                if new is None:
+                    return None
+                if new == "keep":
+                    return item
+                return cst.parse_statement(new).with_changes(leading_lines=item.leading_lines)
+        return item
+
+    def _is_step(self, func: cst.FunctionDef, ns: Namespace) -> bool:
+        return any(
+            self.resolver.expression(ns, callee(d)) == MetaflowName("step")
+            for d in func.decorators
+        )
+
+    # -- the module ---------------------------------------------------------------------------
+
+    def write(self) -> str:
+        """The flow module, written out (or CompileError: what cannot be written)."""
+        body: list[cst.BaseStatement] = []
+        for stmt in self.source.module.body:
+            if isinstance(stmt, cst.ClassDef):
+                if self.detector.is_mutator_class(Defined(self.flow_ns, stmt.name.value, stmt)):
+                    continue  # a mutator defined in the flow file: its work is written out
+                if stmt.name.value == self.x.flow_name:
+                    chain, bases = self.flattener.bases(stmt)
+                    if chain:
+                        self.flattener.imports(chain)
+                    stmt = stmt.with_changes(
+                        decorators=self._flow_decorators(stmt),
+                        bases=bases,
+                        body=stmt.body.with_changes(body=self._class_body(stmt, chain)),
+                    )
+            body.append(stmt)
+        if self.diagnostics:
+            raise CompileError(self.diagnostics)
+        module = self.source.module.with_changes(body=body)
+        module = fix_imports(module, self.flow_ns, self.resolver, self.detector, self.added)
+        return module.code
+
+
+def header_lines(expansion, options) -> list[str]:
+    """What the compiled flow's header records about the expansion."""
+    lines = [
+        f"Mutators and configs evaluated with Metaflow {expansion.metaflow_version}: "
+        "their effects are written out below."
+    ]
+    if expansion.configs:
+        used = "; ".join(
+            f"{c.describe()} = {c.value.text}" for c in expansion.configs.values()
+        )
+        lines.append(f"Configs used: {used}")
+    if options.with_specs:
+        lines.append(
+            "With (attached before mutate): " + " ".join(f"--with {s}" for s in options.with_specs)
+        )
+    return lines
+
+
+def write_static(source: SourceFile, expansion, resolver, flow_ns, locator) -> str:
+    """The source of the flow module, written out from `expansion` as a plain flow."""
+    return StaticWriter(source, expansion, resolver, flow_ns, locator).write()
+
