@@ -518,24 +518,29 @@ def test_concurrent_writers_leave_a_valid_cache(two_modules: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
-def test_a_warm_check_does_not_import_libcst(two_modules: Path) -> None:
+def warm_check_imports(root: Path) -> set[str]:
+    """The modules a `decoflow compile --check` imports after a `decoflow compile`."""
     env = {k: v for k, v in os.environ.items() if k != cache_module.ENV_VAR}
-    assert subprocess.run([*DECOFLOW, "compile", "-q"], cwd=two_modules, env=env).returncode == 0
+    assert subprocess.run([*DECOFLOW, "compile", "-q"], cwd=root, env=env).returncode == 0
     warm = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "decoflow", "compile", "--check"],
-        cwd=two_modules,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
     )
     assert warm.returncode == 0, warm.stderr
-    imported = {
+    return {
         line.split("|")[-1].strip()
         for line in warm.stderr.splitlines()
         if line.startswith("import time:")
     }
+
+
+def test_a_warm_check_does_not_import_libcst(two_modules: Path) -> None:
+    imported = warm_check_imports(two_modules)
     assert "decoflow.cache" in imported
-    assert not [name for name in imported if name == "libcst" or name.startswith("libcst.")]
+    assert not [name for name in imported if name.split(".")[0] in ("libcst", "metaflow")]
     compiler = {name for name in imported if name.startswith("decoflow.transformer.")}
     assert compiler <= {
         "decoflow.transformer.options",
@@ -742,6 +747,15 @@ def test_editing_a_config_file_an_expanded_flow_read_recompiles_it(
     compiled.clear()
     assert run().exit_code == 0
     assert b"two" in (mixed / "build" / "mutflow.py").read_bytes()
+
+
+def test_a_warm_check_of_an_expanded_flow_imports_neither_libcst_nor_metaflow(
+    mixed: Path,
+) -> None:
+    imported = warm_check_imports(mixed)  # another process: the real interpreter_path
+    assert "decoflow.cache" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("libcst", "metaflow")]
+    assert not [name for name in imported if name.startswith("decoflow.transformer.expansion")]
 
 
 def test_an_expanded_flow_hits_without_a_process_for_the_interpreter_given(
