@@ -894,3 +894,23 @@ def test_the_least_recently_used_entries_go_beyond_the_size_cap(
 def test_pruning_a_missing_cache_is_not_an_error(tmp_path: Path) -> None:
     assert cache_module.prune(tmp_path / "absent") == 0
     cache_module.prune_if_due(tmp_path / "absent" / "deeper")
+
+
+def test_editing_a_config_file_given_in_pyproject_recompiles_its_flow(
+    mixed: Path, compiled: list[str]
+) -> None:
+    """`[tool.decoflow.config."flows/mutflow.py"] cfg = "conf/other.json"` (as `--config`)."""
+    (mixed / "conf").mkdir()
+    (mixed / "conf" / "other.json").write_text('{"label": "given"}')
+    (mixed / "pyproject.toml").write_text(
+        CONFIG + '\n[tool.decoflow.config."flows/mutflow.py"]\ncfg = "conf/other.json"\n'
+    )
+    assert run().exit_code == 0
+    assert b"given" in (mixed / "build" / "mutflow.py").read_bytes()
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert compiled == []
+    (mixed / "conf" / "other.json").write_text('{"label": "edited"}')
+    assert run().exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+    assert b"edited" in (mixed / "build" / "mutflow.py").read_bytes()
