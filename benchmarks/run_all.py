@@ -12,6 +12,7 @@ misses its target.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -60,6 +61,14 @@ def run(names: tuple[str, ...], quick: bool) -> tuple[list[Measure], list[str]]:
     return measures, failures
 
 
+def load_average() -> str:
+    """The 1-minute load average (ratios measured under load mean less: say so)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):  # not on this platform
+        return "unknown"
+
+
 def main() -> int:
     """Command line: run, print the table, return the exit code."""
     parser = argparse.ArgumentParser(
@@ -76,11 +85,13 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     compile_bytecode()
+    load_before = load_average()
     measures, failures = run(names, args.quick)
     print(
         f"decoflow benchmarks ({'quick' if args.quick else 'full'}), "
         f"python {platform.python_version()} "
-        f"at {PYTHON}, {platform.machine()}"
+        f"at {PYTHON}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"load average {load_before} before, {load_average()} after"
     )
     print(format_table(measures))
     for failure in failures:
