@@ -70,8 +70,11 @@ def decoflow_post_step(decorator, step_name, flow, error, ran):
         error, next_args = result
         decoflow_transition(flow, next_args, ran)
         return error
-    expected = "Expected an exception or an exception and arguments for self.next"
-    raise RuntimeError(f"Invalid return value from a UserStepDecorator. {expected}, got: {result}")
+    message = (
+        "Invalid return value from a UserStepDecorator. Expected an exception or an "
+        "exception and arguments for self.next, got: %s"
+    )
+    raise RuntimeError(message % result)  # formatted as Metaflow formats it
 
 
 def decoflow_transition(flow, next_args, ran):
@@ -99,7 +102,7 @@ def decoflow_next_invalid(flow, next_args):
 
     def next_invalid(*targets, **written):
         del flow.next
-        expected = "expected bool or a dictionary"
-        raise RuntimeError(f"Invalid value passed to self.next; {expected}; got: {next_args}")
+        message = "Invalid value passed to self.next; expected bool or a dictionary; got: %s"
+        raise RuntimeError(message % next_args)  # as Metaflow: a tuple fails it (TypeError)
 
     flow.next = next_invalid

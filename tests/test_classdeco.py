@@ -95,3 +95,41 @@ def test_explain_names_each_class_hooks(tmp_path: Path) -> None:
     assert "pre_step may return a replacement for the step" in text
     text = explain_file(folder / "eraseflow.py")
     assert "default post_step: returns (None, None), which erases a skip below it" in text
+
+
+def _native_vs_compiled(folder: Path, flow: str, tmp_path: Path, fails: bool = False) -> str:
+    """`flow` of `folder` run natively on 2.19, then compiled and run alone on 2.19 and on
+    2.15.21; every run compared with the native one. Returns the compiled code."""
+    native_dir = tmp_path / "native"
+    shutil.copytree(folder, native_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    native = run_flow(native_dir / flow, python=sys.executable, workdir=tmp_path / "runs")
+    assert native.succeeded is not fails, native.console[-3000:]
+    code = compile_file(native_dir / flow, CompileOptions(python=sys.executable))
+    alone = tmp_path / "compiled"
+    alone.mkdir()
+    (alone / flow).write_text(code, encoding="utf-8")
+    for python in (sys.executable, old_python()):
+        workdir = tmp_path / f"runs-{Path(python).parent.parent.name}"
+        assert_same(native, run_flow(alone / flow, python=python, workdir=workdir))
+    return code
+
+
+#: Edges of the post_step / skip_step protocol (Metaflow's `task.py`).
+PROTOCOL = FIXTURES / "protocol"
+
+
+@pytest.mark.differential
+@pytest.mark.parametrize(
+    ("flow", "fails"),
+    [
+        # a 2-tuple whose exception is falsy but not None: not raised, handed to the
+        # post_step above as its exception (with and without a failure in the step)
+        ("falsyflow.py", False),
+        # skip_step set to a tuple: Metaflow's message fails to format (TypeError)
+        ("badskipflow.py", True),
+        # skip_step set to a string: RuntimeError, Metaflow's message
+        ("badstringflow.py", True),
+    ],
+)
+def test_protocol_edges_native_vs_compiled(flow: str, fails: bool, tmp_path: Path) -> None:
+    _native_vs_compiled(PROTOCOL, flow, tmp_path, fails)

@@ -93,6 +93,17 @@ def plan_class_layer(
     )
 
 
+def _class_below(step: StepPlan, plan: ClassLayerPlan) -> ClassLayerPlan | None:
+    """The class layer right inside `plan`, when its own post_step may leave a value that is
+    falsy but not None (`return 0, None`): Metaflow does not raise it but hands it on to the
+    next post_step as its exception, so the layer above must see it."""
+    at = step.layers.index(plan)
+    below = step.layers[at + 1] if at + 1 < len(step.layers) else None
+    if isinstance(below, ClassLayerPlan) and "post_step" in below.layer.info.hooks:
+        return below
+    return None
+
+
 def build_class_layer(
     step: StepPlan, plan: ClassLayerPlan, inner: list[cst.BaseStatement]
 ) -> list[cst.BaseStatement]:
@@ -116,6 +127,10 @@ def build_class_layer(
             out.append(line(f"{flag} = 0"))
     out.append(line(f"{error} = None"))
     body = list(inner) or [line("pass")]
+    below = _class_below(step, plan)
+    if below is not None:  # Metaflow hands what its post_step left to ours, raised or not
+        handed = line(f"{error} = {below.error}")
+        body.append(trailing(handed, f"what @{below.layer.use.written}'s post_step left"))
     if info.can_replace:
         replace = f"decoflow_replace({self_name}, {replacement}{', ' + inputs if inputs else ''})"
         noted = [line(f"{ran} = True")] if ran else []
