@@ -97,6 +97,36 @@ def test_explain_names_each_class_hooks(tmp_path: Path) -> None:
     assert "default post_step: returns (None, None), which erases a skip below it" in text
 
 
+#: Flows where mutators and configs meet class-based decorators (issues 12 and 13).
+MUTATING = FIXTURES / "mutating"
+
+
+@pytest.mark.differential
+@pytest.mark.parametrize(
+    "flow",
+    [
+        # a class that is also a StepMutator: its mutate adds @retry and @stamp (expanded),
+        # its pre_step/post_step wrap the step (inlined)
+        "dualflow.py",
+        # config_expr and a Config's value in a class's arguments
+        "cfgclassflow.py",
+        # a FlowMutator adding a class to every step; a StepMutator adding one with
+        # arguments derived from a Config
+        "addedflow.py",
+        # classes defined in the flow file of an expanded flow, one also a StepMutator
+        "inflowflow.py",
+    ],
+)
+def test_classes_and_mutators_native_vs_compiled(flow: str, tmp_path: Path) -> None:
+    """Run natively on 2.19, compiled (mutators evaluated by Metaflow, classes inlined) and
+    run alone on 2.19 and on 2.15.21: the same tasks, output and artifacts."""
+    code = _native_vs_compiled(MUTATING, flow, tmp_path)
+    imports = [line for line in code.splitlines() if line.startswith(("from ", "import "))]
+    names = {n.strip() for line in imports for n in line.split(" import ")[1].split(",")}
+    assert all(line.startswith("from metaflow import ") for line in imports), imports
+    assert not names & {"FlowMutator", "StepMutator", "UserStepDecorator", "config_expr"}
+
+
 def _native_vs_compiled(folder: Path, flow: str, tmp_path: Path, fails: bool = False) -> str:
     """`flow` of `folder` run natively on 2.19, then compiled and run alone on 2.19 and on
     2.15.21; every run compared with the native one. Returns the compiled code."""
@@ -133,3 +163,28 @@ PROTOCOL = FIXTURES / "protocol"
 )
 def test_protocol_edges_native_vs_compiled(flow: str, fails: bool, tmp_path: Path) -> None:
     _native_vs_compiled(PROTOCOL, flow, tmp_path, fails)
+
+
+@pytest.mark.differential
+def test_with_a_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
+    """`--with mutdecos.Timed:label=w` on a flow with no mutator of its own: attached before
+    mutate (natively and in the expansion), so its mutate adds @retry and @stamp to every
+    step, and it wraps every step. Metaflow runs mutate before init for such a use: the
+    expansion, running Metaflow's own code, sees the same (`@retry(times=3)`)."""
+    spec = "mutdecos.Timed:label=w"
+    native_dir = tmp_path / "native"
+    shutil.copytree(MUTATING, native_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    flow = native_dir / "cfgclassflow.py"
+    native = run_flow(
+        flow, python=sys.executable, workdir=tmp_path / "runs", extra_args=("--with", spec)
+    )
+    assert native.succeeded, native.console[-3000:]
+    code = compile_file(flow, CompileOptions(with_specs=(spec,), python=sys.executable))
+    assert "start_timed = Timed(label=\"w\")" in code and "@retry(times=3)" in code
+    assert "def mutate" not in code and "StepMutator" not in code
+    alone = tmp_path / "compiled"
+    alone.mkdir()
+    (alone / flow.name).write_text(code, encoding="utf-8")
+    for python in (sys.executable, old_python()):
+        workdir = tmp_path / f"runs-{Path(python).parent.parent.name}"
+        assert_same(native, run_flow(alone / flow.name, python=python, workdir=workdir))

@@ -534,6 +534,9 @@ def test_df206_machinery_overridden_or_read(tmp_path: Path) -> None:
 
 
 def test_df207_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
+    """A class that is also a StepMutator compiles (its mutate applied by the expansion),
+    unless its mutate keeps state on the instance: natively the hooks see it (the same
+    instance runs mutate in every task before pre_step); the compiled flow runs no mutate."""
     module = dedent(
         """
         from metaflow import StepMutator, UserStepDecorator
@@ -541,12 +544,17 @@ def test_df207_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
 
         class Deco(UserStepDecorator, StepMutator):
             def mutate(self, mutable_step):
-                pass
+                self.seen = "mutated"
+
+            def pre_step(self, step_name, flow, inputs=None):
+                print(self.seen)
         """
     )
     flow = make_flow("from decos import Deco", ["@Deco"])
     lines = rejected(tmp_path, flow, {"decos.py": module})
-    expect(lines, f"{where('decos.py', module, 'class Deco')}: DF207", [])
+    at = where("decos.py", module, 'self.seen = "mutated"')
+    line = expect(lines, f"{at}: DF207", [])
+    assert "mutate() keeps state on the instance (self.seen)" in line
 
 
 def test_class_arguments_metaflow_refuses(tmp_path: Path) -> None:

@@ -197,7 +197,9 @@ class Compilation:
             attacher = WithAttacher(self.resolver, self.flow_ns, finder, where)
             sites, builtins = attacher.attach(tuple(self.options.with_specs), sites)
         analyzer = GeneratorAnalyzer(self.resolver, self.locator, self.source.module)
-        infos = analyze_uses(sites, analyzer, self.locator, self.source, self.flow_ns)
+        infos = analyze_uses(
+            sites, analyzer, self.locator, self.source, self.flow_ns, self.expansion is not None
+        )
         return Analysed(tuple(sites), tuple(builtins), infos)
 
     def run(self) -> str:

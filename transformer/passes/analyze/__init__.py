@@ -200,9 +200,11 @@ def analyze_uses(
     locator: Locator,
     flow: SourceFile,
     flow_ns: Namespace,
+    mutators_applied: bool = False,
 ) -> Analyses:
     """Every decorator used in `sites`, analysed once, and every use checked; a problem in a
-    decorator's definition gets a note naming a use of it in the flow."""
+    decorator's definition gets a note naming a use of it in the flow. `mutators_applied`:
+    the flow was expanded (pass 1b), its mutators' work written out as decorator lines."""
     infos: dict[tuple[str, str], GeneratorInfo | ClassInfo] = {}
     diagnostics: list[Diagnostic] = []
     failed: set[tuple[str, str]] = set()
@@ -213,7 +215,9 @@ def analyze_uses(
                 continue
             try:
                 if isinstance(use.definition, ClassDecoratorDef):
-                    infos[key] = ClassAnalyzer(analyzer.resolver, locator).analyze(use.definition)
+                    infos[key] = ClassAnalyzer(
+                        analyzer.resolver, locator, mutators_applied
+                    ).analyze(use.definition)
                 else:
                     infos[key] = analyzer.analyze(use.definition)
             except CompileError as err:

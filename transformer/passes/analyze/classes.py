@@ -116,6 +116,9 @@ class ClassInfo:
     can_replace: bool
     has_pre_code: bool
     may_not_yield: bool
+    # the classes of its chain that are also StepMutators, their mutate applied by the
+    # expansion (pass 1b): carried without it (carry/classes)
+    mutators: tuple[str, ...] = ()
 
     is_class = True
     names = _NO_NAMES
@@ -181,6 +184,34 @@ def class_body_names(stmt: cst.ClassDef) -> dict[str, cst.CSTNode]:
     return out
 
 
+def _self_store(node: cst.CSTNode) -> str | None:
+    """The attribute `node` sets on `self` (`self.x = ...`, `self.x += ...`,
+    `setattr(self, ...)`), else None."""
+    targets: list[cst.BaseExpression] = []
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        targets = [node.target]
+    elif (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Name)
+        and node.func.value in ("setattr", "vars")
+        and node.args
+        and isinstance(node.args[0].value, cst.Name)
+        and node.args[0].value.value == "self"
+    ):
+        return "..."
+    for target in targets:
+        for inner in _walk(target):
+            if (
+                isinstance(inner, cst.Attribute)
+                and isinstance(inner.value, cst.Name)
+                and inner.value.value == "self"
+            ):
+                return inner.attr.value
+    return None
+
+
 def _walk(node: cst.CSTNode):
     stack = [node]
     while stack:
@@ -216,6 +247,7 @@ class ClassAnalyzer:
         hooks: list[str] = []
         pre_funcs: list[cst.FunctionDef] = []
         mentions_skip = False
+        mutators: list[str] = []
         for part in definition.chain:
             stmt = part.stmt
             assert isinstance(stmt, cst.ClassDef)
@@ -234,6 +266,8 @@ class ClassAnalyzer:
                 text = dotted_name(base.value) or cst.Module(body=[]).code_for_node(base.value)
                 if isinstance(target, MetaflowName) and target.name == STEP_MUTATOR:
                     if self.mutators_applied:
+                        problems.extend(self._mutate_state(stmt, part.namespace.source, label))
+                        mutators.append(stmt.name.value)
                         continue
                     problems.append(
                         ALSO_A_STEP_MUTATOR(
@@ -301,7 +335,30 @@ class ClassAnalyzer:
             can_replace=any(_returns_value(f) for f in pre_funcs),
             has_pre_code="pre_step" in hooks,
             may_not_yield="post_step" in hooks,
+            mutators=tuple(mutators),
         )
+
+    def _mutate_state(self, stmt: cst.ClassDef, source, label: str) -> list[Diagnostic]:
+        """A class that is also a StepMutator, once its mutate has been applied: natively the
+        same instance runs `mutate` in every task before `pre_step`, so state it keeps on
+        `self` there reaches the hooks; the compiled flow runs no mutate (DF207)."""
+        out = []
+        for name in ("pre_mutate", "mutate"):
+            func = _methods(stmt).get(name)
+            if func is None:
+                continue
+            for node in _walk(func.body):
+                stored = _self_store(node)
+                if stored is not None:
+                    out.append(
+                        ALSO_A_STEP_MUTATOR(
+                            f"{label} is also a StepMutator whose {name}() keeps state on the "
+                            f"instance (self.{stored}): natively its pre_step/post_step see "
+                            "it, but the compiled flow no longer runs mutators",
+                            LazyLocation(self.locator, source, node),
+                        )
+                    )
+        return out
 
     @staticmethod
     def _allows_args(definition: ClassDecoratorDef) -> bool:

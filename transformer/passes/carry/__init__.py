@@ -89,7 +89,8 @@ def carry(
     origin = f"{flow_ns.source.display} (what it imported from them)"
     more = sources.definitions()
     more += [(origin, cst.parse_statement(f"{n} = {out}")) for n, out in aliases]
-    carried = carrier.finish(more, sources.warnings, frozenset(own), classes.carried)
+    own_imports = frozenset(own) | classes.mutator_imports()
+    carried = carrier.finish(more, sources.warnings, own_imports, classes.carried)
     return tuple(layers), replace(carried, classes=classes.code())
 
 

@@ -28,7 +28,13 @@ from ...support.namespace import (
 )
 from ...support.rename import SKIP_LITERAL
 from ...support.source import SourceFile
-from .copies import ModuleScopes, module_scopes, postpones_annotations, renamed_copy
+from .copies import (
+    ModuleScopes,
+    module_scopes,
+    postpones_annotations,
+    reads_outside,
+    renamed_copy,
+)
 
 if TYPE_CHECKING:
     from .classes import ClassCode
@@ -112,6 +118,9 @@ class Carrier:
         self._prefer: str | None = None  # the output name the next carried definition takes
         self._preferred: dict[tuple[str, str], str] = {}  # (module path, name) -> see `prefer`
         self._adopted: set[str] = set()  # flow names given to carried code
+        # id(a top-level class) -> methods its copy leaves out (set by carry/classes: a
+        # class-based decorator's mutate, once applied): what only they read is not carried
+        self.left_out: dict[int, frozenset[str]] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -199,7 +208,9 @@ class Carrier:
         for key in self._def_order:
             item = self._defs[key]
             scopes = self._module_scopes(item.namespace)
-            used = scopes.reads[item.index] | set(_bindings_of(item.namespace, item.stmt))
+            used = self._reads(item.namespace, item.index) | set(
+                _bindings_of(item.namespace, item.stmt)
+            )
             names = {n: self.output_name(item.namespace, n) for n in used}
             strings = not self._flow_postpones and postpones_annotations(
                 item.namespace.source.module
@@ -405,7 +416,7 @@ class Carrier:
         binds = set(_bindings_of(ns, stmt))
         for bound in sorted(binds):  # named alike wherever bound (also before a rebinding)
             self.output_name(ns, bound)
-        for dep in sorted(self._module_scopes(ns).reads[index]):
+        for dep in sorted(self._reads(ns, index)):
             if dep in binds:
                 # It reads a name it binds itself: the binding before it when it runs
                 # (`LIMIT = LIMIT * 2`), or itself later (a recursive function).
@@ -413,6 +424,14 @@ class Carrier:
             else:
                 self.output_name(ns, dep, attrs.get(dep))
         self._def_order.append(key)
+
+    def _reads(self, ns: Namespace, index: int) -> frozenset[str]:
+        """The module-level names top-level statement `index` reads (outside `left_out`)."""
+        scopes = self._module_scopes(ns)
+        members = self.left_out.get(id(ns.source.module.body[index]))
+        if not members:
+            return scopes.reads[index]
+        return reads_outside(ns.source.module.body[index], members, scopes, index)
 
     def _earlier_binding(self, ns: Namespace, index: int, name: str) -> None:
         """Carry the statement before `index` that binds `name` too, unless it imports a

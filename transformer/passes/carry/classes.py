@@ -28,6 +28,17 @@ from ..discover.classes import (
 from .carrier import Carrier
 
 BASE = "DecoflowStepDecorator"
+#: What a class that is also a StepMutator does at deploy time: applied by the expansion
+#: (pass 1b), so left out of the carried class with its StepMutator base.
+MUTATOR_METHODS = frozenset({"pre_mutate", "mutate"})
+
+
+def _is_step_mutator(part: Defined, resolver: Resolver) -> bool:
+    assert isinstance(part.stmt, cst.ClassDef)
+    return any(
+        resolver.expression(part.namespace, base.value) == MetaflowName(STEP_MUTATOR)
+        for base in part.stmt.bases
+    )
 
 
 @dataclass(frozen=True)
@@ -70,18 +81,28 @@ def swap_bases(
     stmt: cst.ClassDef, original: Defined, resolver: Resolver, decorator_name: str | None
 ) -> cst.ClassDef:
     """The class with Metaflow's UserStepDecorator base replaced by the runtime base, a
-    StepMutator base dropped, and (for a class used as a decorator) its Metaflow name."""
+    StepMutator base dropped with its mutate (applied by the expansion), and (for a class
+    used as a decorator) its Metaflow name."""
     assert isinstance(original.stmt, cst.ClassDef)
     bases = []
+    mutator = False
     for carried, written in zip(stmt.bases, original.stmt.bases):
         target = resolver.expression(original.namespace, written.value)
         if target == MetaflowName(USER_STEP_DECORATOR):
             bases.append(carried.with_changes(value=cst.Name(BASE)))
         elif target != MetaflowName(STEP_MUTATOR):
             bases.append(carried)
+        else:
+            mutator = True
     if bases:
         bases[-1] = bases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     body = list(stmt.body.body)  # type: ignore[union-attr]
+    if mutator:
+        body = [
+            item
+            for item in body
+            if not (isinstance(item, cst.FunctionDef) and item.name.value in MUTATOR_METHODS)
+        ] or [cst.SimpleStatementLine(body=[cst.Pass()])]
     if decorator_name is not None and "decorator_name" not in class_body_names(stmt):
         at = 1 if body and is_docstring(body[0]) else 0
         named = cst.parse_statement(f"decorator_name = {json.dumps(decorator_name)}")
@@ -126,8 +147,25 @@ class ClassOutput:
             for i, part in enumerate(definition.chain):
                 used = i == 0 or self.chain.get(id(part.stmt), (part, False))[1]
                 self.chain[id(part.stmt)] = (part, used)
+                if _is_step_mutator(part, resolver):
+                    carrier.left_out[id(part.stmt)] = MUTATOR_METHODS
                 self._output_name(part)
             self.class_names[definition.key] = self._output_name(definition.chain[0])
+
+    def mutator_imports(self) -> frozenset[str]:
+        """The flow's names for Metaflow's StepMutator when a class of the flow file drops
+        that base (its mutate applied): the output no longer imports them."""
+        flow_ns = self.carrier.flow_ns
+        if not any(
+            part.namespace is flow_ns and _is_step_mutator(part, self.resolver)
+            for part, _ in self.chain.values()
+        ):
+            return frozenset()
+        return frozenset(
+            name
+            for name in flow_ns.bindings
+            if self.resolver.resolve(flow_ns, name) == MetaflowName(STEP_MUTATOR)
+        )
 
     def _output_name(self, part: Defined) -> str:
         if part.namespace is self.carrier.flow_ns:

@@ -62,6 +62,27 @@ def module_scopes(module: cst.Module) -> ModuleScopes:
     return ModuleScopes(tuple(frozenset(r) for r in reads), MappingProxyType(refs))
 
 
+def reads_outside(
+    stmt: cst.BaseStatement, members: frozenset[str], scopes: ModuleScopes, index: int
+) -> frozenset[str]:
+    """What class `stmt` (top-level statement `index`) reads outside its methods `members`."""
+    if not isinstance(stmt, cst.ClassDef):
+        return scopes.reads[index]
+    stack: list[cst.CSTNode] = [item for item in stmt.children if item is not stmt.body]
+    stack += [
+        item
+        for item in stmt.body.body
+        if not (isinstance(item, cst.FunctionDef) and item.name.value in members)
+    ]
+    kept: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node in scopes.refs:
+            kept.add(scopes.refs[node])
+        stack.extend(node.children)
+    return scopes.reads[index] & frozenset(kept)
+
+
 _COPIES: NodeMemo[cst.BaseStatement] = NodeMemo()
 
 

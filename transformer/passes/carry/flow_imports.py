@@ -46,6 +46,9 @@ def flow_reads(
         for u in s.uses
         if isinstance(u.definition, ClassDecoratorDef) and u.definition.in_flow
     }
+    applied = {  # also StepMutators, their mutate applied: it is not carried
+        name for info in infos.values() if isinstance(info, ClassInfo) for name in info.mutators
+    }
     removed = {n for n, stmt in in_flow_defs.items() if isinstance(stmt, cst.FunctionDef)}
     removed_assignments = set(in_flow_defs) - removed
     used: set[str] = set()
@@ -77,13 +80,22 @@ def flow_reads(
         if not isinstance(stmt, ast.ClassDef):
             collect(stmt)
             continue
+        body = [
+            item
+            for item in stmt.body
+            if not (
+                stmt.name in applied
+                and isinstance(item, ast.FunctionDef)
+                and item.name in ("pre_mutate", "mutate")
+            )
+        ]
         if stmt.name in in_flow_classes:
-            for item in stmt.body:
+            for item in body:
                 collect(item)
             continue
         for part in (*stmt.bases, *stmt.keywords, *stmt.decorator_list):
             collect(part)
-        for item in stmt.body:
+        for item in body:
             written = custom.get((stmt.name, getattr(item, "name", "")), set())
             if not isinstance(item, ast.FunctionDef) or not written:
                 collect(item)

@@ -31,8 +31,9 @@ from ..discover import decorator_generator
 
 #: Metaflow classes whose subclasses change a step's decorators when Metaflow builds the flow.
 MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}
-#: What makes a flow need expansion: a mutator. (A class-based UserStepDecorator alone is
-#: refused statically with DF203 as before; one that is also a StepMutator is expanded.)
+#: What makes a flow need expansion: a mutator (a class-based UserStepDecorator alone is
+#: compiled statically; one that is also a StepMutator is expanded: its mutate applied,
+#: it is then written as a decorator line, which the class path inlines).
 TRIGGER_BASES = {"FlowMutator", "StepMutator"}
 #: How a class attribute is declared a Config.
 CONFIG_CALLS = ("Config", "metaflow.Config")
@@ -118,9 +119,7 @@ class Detector:
                 continue
             for dec in item.decorators:
                 target = self._resolve(ns, callee(dec))
-                if self.is_trigger_class(target) and not self.is_mutator_class(
-                    target, bases=frozenset({"UserStepDecorator"})
-                ):  # a custom decorator that is also a StepMutator: DF207, statically
+                if self.is_trigger_class(target):  # also a class-based decorator, maybe
                     return Trigger(self._where(ns, dec), f"@{dotted_name(callee(dec))}")
                 if isinstance(target, (MetaflowName, ModuleObject)):
                     continue

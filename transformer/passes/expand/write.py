@@ -30,7 +30,6 @@ import libcst as cst
 
 from ...support.diagnostics import (
     BUILT_AT_RUN_TIME,
-    CLASS_OR_MUTATOR,
     NOT_WRITABLE,
     CompileError,
     Diagnostic,
@@ -119,16 +118,6 @@ class StaticWriter:
         return alias
 
     def _custom_name(self, user, where: Location) -> str | None:
-        if user.kind != "generator" and user.is_step_mutator:
-            self.diagnostics.append(
-                CLASS_OR_MUTATOR(
-                    f"{user.spec()} ({user.module}.{user.qualname}) is a class-based custom "
-                    "decorator that is also a StepMutator; decoflow cannot compile it"
-                    + (f" (added by {user.inserted_by[0]})" if user.inserted_by else ""),
-                    where,
-                )
-            )
-            return None
         qualname = user.qualname or ""
         if "." in qualname or "<" in qualname:
             self.diagnostics.append(
@@ -337,8 +326,12 @@ class StaticWriter:
         body: list[cst.BaseStatement] = []
         for stmt in self.source.module.body:
             if isinstance(stmt, cst.ClassDef):
-                if self.detector.is_mutator_class(Defined(self.flow_ns, stmt.name.value, stmt)):
-                    continue  # a mutator defined in the flow file: its work is written out
+                defined = Defined(self.flow_ns, stmt.name.value, stmt)
+                if self.detector.is_mutator_class(defined) and not self.detector.is_mutator_class(
+                    defined, bases=frozenset({"UserStepDecorator"})
+                ):
+                    continue  # a mutator defined in the flow file (a class-based decorator,
+                    # also a StepMutator, stays): its work is written out
                 if stmt.name.value == self.x.flow_name:
                     chain, bases = self.flattener.bases(stmt)
                     if chain:
