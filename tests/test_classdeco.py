@@ -188,3 +188,15 @@ def test_with_a_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
     for python in (sys.executable, old_python()):
         workdir = tmp_path / f"runs-{Path(python).parent.parent.name}"
         assert_same(native, run_flow(alone / flow.name, python=python, workdir=workdir))
+
+
+def test_explain_shows_a_class_config_argument_resolved(tmp_path: Path) -> None:
+    """`decoflow explain` on a class whose arguments read a Config (config_expr, or the
+    Config's attribute): the value as written, then as resolved."""
+    text = explain_file(MUTATING / "cfgclassflow.py")
+    assert (
+        "configs resolved: @Tagged(tag=config_expr('settings.tag')) -> @Tagged(tag='blue')"
+        in text
+    )
+    assert "configs resolved: @Tagged(tag=settings.tag) -> @Tagged(tag='blue')" in text
+    assert "DelayEvaluator" not in text and "(--with)" not in text

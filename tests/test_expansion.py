@@ -274,3 +274,16 @@ def test_flow_modules_named_like_the_childs_own(tmp_path: Path) -> None:
         assert outcome.printed == "the flow describe | the flow mfcompat\n"
         [retry] = outcome.expansion.steps["start"].decorators
         assert dict(retry.given())["times"].src == str(len("the flow describe"))
+
+
+@pytest.mark.parametrize("version", sorted(PYTHONS))
+def test_changes_show_config_values_resolved(version: str) -> None:
+    """A custom decorator written on a step with a Config value in its arguments: what
+    mutators and configs changed reads as that value resolved, not as a removed decorator
+    (showing Metaflow's DelayEvaluator object) and one added "(--with)"."""
+    request = FlowRequest(MUTATOR_FLOWS / "cfgdeco/cfgdecoflow.py")
+    (outcome,), _ = _expand([request], PYTHONS[version]())
+    assert outcome.expansion.changes("start") == [
+        "configs resolved: @tag_with(value=config_expr('settings.tag')) "
+        "-> @tag_with(value='blue')"
+    ]

@@ -45,6 +45,9 @@ def _jsonable(value):
 
 def encode(value):
     """{"src": Python literal source, "value": JSON form} or {"src": None, "repr": ...}."""
+    delayed = mfcompat.delayed_text(value)
+    if delayed is not None:  # a Config value before configs are resolved (the static view)
+        return {"src": None, "repr": delayed}
     try:
         plain = _plain(value)
         src = repr(plain)

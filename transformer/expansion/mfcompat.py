@@ -159,6 +159,21 @@ def wrapper_generator(wrapper):
     return gen if inspect.isfunction(gen) else None
 
 
+def delayed_text(value) -> str | None:
+    """How a not-yet-resolved Config value (a `DelayEvaluator`: `config_expr("a.b")`, or
+    `cfg.b` written in a decorator's arguments) reads in the source; None for any other."""
+    if type(value).__name__ != "DelayEvaluator":
+        return None
+    state = vars(value)
+    expr = state.get("_config_expr")
+    if not isinstance(expr, str):
+        return None
+    access = state.get("_access")
+    if access is None:
+        return f"config_expr({expr!r})"
+    return ".".join([expr, *(str(a) for a in access)])
+
+
 # --- the stages of start() ----------------------------------------------------------------
 
 

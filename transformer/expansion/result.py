@@ -195,12 +195,24 @@ class Expansion:
         for name, old in old_builtins.items():
             if name not in new_builtins:
                 lines.append(f"removed {old.spec()}")
-        old_wrappers = [w.spec() for w in before.wrappers] if before else []
+        old_wrappers = list(before.wrappers) if before else []
         for wrapper in after.wrappers:
-            if wrapper.spec() in old_wrappers:
-                old_wrappers.remove(wrapper.spec())
+            same = [w for w in old_wrappers if w.spec() == wrapper.spec()]
+            if same:
+                old_wrappers.remove(same[0])
                 continue
             by = " by " + wrapper.inserted_by[0] if wrapper.inserted_by else ""
+            written = [  # written on the step, its Config values now resolved
+                w
+                for w in old_wrappers
+                if (w.module, w.qualname) == (wrapper.module, wrapper.qualname)
+                and wrapper.statically_defined
+                and not by
+            ]
+            if written:
+                old_wrappers.remove(written[0])
+                lines.append(f"configs resolved: {written[0].spec()} -> {wrapper.spec()}")
+                continue
             lines.append(f"added {wrapper.spec()}{by or ' (--with)'}")
-        lines.extend(f"removed {spec}" for spec in old_wrappers)
+        lines.extend(f"removed {old.spec()}" for old in old_wrappers)
         return lines
