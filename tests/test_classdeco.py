@@ -115,6 +115,8 @@ MUTATING = FIXTURES / "mutating"
         "addedflow.py",
         # classes defined in the flow file of an expanded flow, one also a StepMutator
         "inflowflow.py",
+        # a FlowMutator's pre_mutate adding a class that is also a StepMutator
+        "addeddualflow.py",
     ],
 )
 def test_classes_and_mutators_native_vs_compiled(flow: str, tmp_path: Path) -> None:
