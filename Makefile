@@ -57,7 +57,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed $(VENV_OLD)/.installed $(VENV_MF216)/.installed $(VENV_ARGO)/.installed
 	DECOFLOW_OLD_PYTHON=$(CURDIR)/$(VENV_OLD)/bin/python \
-	DECOFLOW_MF216_PYTHON=$(CURDIR)/$(VENV_MF216)/bin/python $(PY) -m pytest -n 2 --dist worksteal -q
+	DECOFLOW_MF216_PYTHON=$(CURDIR)/$(VENV_MF216)/bin/python $(PY) -m pytest -n 2 --dist worksteal -q --durations=20
 
 fuzz: $(VENV)/.installed
 	DECOFLOW_FUZZ_PROFILE=long $(PY) -m pytest -n 2 --dist worksteal -q tests -k fuzz
