@@ -11,7 +11,7 @@ import pytest
 TRANSFORMER = Path(__file__).resolve().parent.parent / "transformer"
 
 #: The passes in the order `pipeline.py` runs them.
-PASSES = ("discover", "expand", "attach", "analyze", "carry", "inline", "render")
+PASSES = ("expand", "discover", "attach", "analyze", "carry", "inline", "render")
 
 MAX_LINES = 450
 

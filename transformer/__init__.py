@@ -18,29 +18,29 @@ written; `options.py` holds `CompileOptions`. The passes live in `passes/`, numb
 their docstrings in the order they run. To follow one flow through the compiler, read
 `pipeline.Compilation.run`, then each pass in turn:
 
-0. `expand` (only for a flow built by mutators or configs, found statically): Metaflow
-   evaluates them in a child process (`expansion/`) and the flow is written out as a plain
-   one (final stacks as static decorators, resolved configs, added parameters, flattened
-   bases), which the passes below then compile.
-1. `discover`: the flow's `@step` methods and the custom decorators on each (`StepSite`,
+1. `expand/` (only for a flow built by mutators or configs, which `detect` finds by reading
+   files): Metaflow evaluates them in a child process (`expansion/`, asked by `obtain`) and
+   `write` writes the flow out as a plain one (final stacks as static decorators, resolved
+   configs, added parameters, flattened bases), which the passes below then compile.
+2. `discover`: the flow's `@step` methods and the custom decorators on each (`StepSite`,
    `DecoratorUse`, `DecoratorDef`), found by following names through modules read from
    disk; and the custom decorators the flow file defines itself (left out of the output).
-2. `attach`: `--with` specs baked in: a custom decorator becomes the outermost layer of
+3. `attach`: `--with` specs baked in: a custom decorator becomes the outermost layer of
    every step lacking it; a Metaflow built-in is written as a static decorator.
-3. `analyze/`: each decorator generator, once (`GeneratorInfo`): its `signature`, its
+4. `analyze/`: each decorator generator, once (`GeneratorInfo`): its `signature`, its
    `yields` and what each says, the control `flow` (a second yield, or none), its `names`
    (its own, its module's) and its `guards` (the `try`/`with` around its yields); then the
    `arguments` written on each use (and `inspect_uses`: what it asks `inspect` about a step).
-4. `carry/`: the module-level names each decorator reads, followed to their definitions
+5. `carry/`: the module-level names each decorator reads, followed to their definitions
    and copied (or re-imported) into the output under names that collide with nothing
    (`carrier` decides, `copies` copies; `sources` holds steps' sources for
    `inspect.getsource`, `flow_imports` what the flow imports from decorator modules for its
    own use); gives each step its `Layer`s (one per decorator, with its names in the output).
-5. `inline/`: each step rewritten: first a frozen `StepPlan` (`plan`, with the
+6. `inline/`: each step rewritten: first a frozen `StepPlan` (`plan`, with the
    `setting_up` rule in `setup`) names everything and says what each yield does; then
    the builders assemble the step (`step`), each decorator's code (`decorator`, with
    `guards`) and each yield (`yields`).
-6. `render`: the output module assembled (steps swapped in, decorator imports dropped,
+7. `render`: the output module assembled (steps swapped in, decorator imports dropped,
    carried code and runtime helpers added, a header) and printed.
 
 Class-based decorators (`UserStepDecorator` subclasses, issue 13) have a `classes` module in
@@ -53,15 +53,16 @@ instances.
 A pass imports only support code and what earlier passes produce.
 
 `support/` holds what the passes share, and imports no pass: `source` (read and parse),
-`resolve` and `namespace` (find modules and follow names by reading files, never
-importing), `diagnostics` (located, coded messages, and the registry of every DF code),
-`locate` (positions, computed only for a diagnostic), `names` (fresh names, fast read-only
-walks), `rename` (the one renamer, by node), `code` (small statement builders), `scopes`
+`resolve` and `namespace` (find modules and follow names by reading files, never importing),
+`generators` (what makes a function a custom step decorator), `diagnostics` (located, coded
+messages, and the registry of every DF code), `locate` (positions, computed only for a
+diagnostic), `names` (fresh names, fast read-only walks), `rename` (the one renamer, by
+node), `code` (small statement builders, literals written as users write them), `scopes`
 (libcst scopes, resolved once per module), `memo` (results kept per syntax-tree node),
-`returns` (a `return` that leaves only its inlined block), `step_facts` (facts about
-steps read with Python's `ast`), `withspec` (the `--with` syntax), `runtime_helpers` (the
-helpers compiled flows call, read from `decoflow/runtime/`), `paths` (the project root,
-displayed paths) and `reads` (what a compile read, for the cache; standard library only).
+`returns` (a `return` that leaves only its inlined block), `step_facts` (facts about steps
+read with Python's `ast`), `withspec` (the `--with` syntax), `runtime_helpers` (the helpers
+compiled flows call, read from `decoflow/runtime/`), `paths` (the project root, displayed
+paths) and `reads` (what a compile read, for the cache; standard library only).
 
 `expansion/` (when present) runs Metaflow in a child process for what cannot be read
 statically. Beside this package sit the command line (`decoflow/cli.py`), its batch and

@@ -1,14 +1,15 @@
 """The compiler pipeline: the passes of `passes/`, wired in the order they run.
 
     read the flow (support/source)
-    1b. expand   a flow built by mutators or configs: evaluated by Metaflow (in a child
-                 process, `transformer/expansion`) and written out as a static flow first
-    1. discover  the steps and the custom decorators on each
-    2. attach    `--with` specs (loaded only when there are some)
-    3. analyze   each decorator once, then the arguments of each use
-    4. carry     the module-level names the decorators read, into the output
-    5. inline    each step: planned, then built
-    6. render    the output module, printed
+    1. expand    only a flow built by mutators or configs (found by reading files):
+                 evaluated by Metaflow (in a child process, `transformer/expansion`) and
+                 written out as a plain flow, which the passes below then compile
+    2. discover  the steps and the custom decorators on each
+    3. attach    `--with` specs (loaded only when there are some)
+    4. analyze   each decorator once, then the arguments of each use
+    5. carry     the module-level names the decorators read, into the output
+    6. inline    each step: planned, then built
+    7. render    the output module, printed
 
 Class-based decorators (`UserStepDecorator` subclasses) go through the same passes, each
 with its own module: `discover/classes` finds them, `analyze/classes` checks them,
@@ -55,7 +56,7 @@ from .support.diagnostics import (
     Location,
 )
 from .support.locate import Locator
-from .support.names import identifiers_in_text
+from .support.names import identifiers_in_text, variable_names
 from .support.namespace import Resolver, build_namespace
 from .support.paths import display_path, find_root
 from .support.reads import Reads
@@ -110,8 +111,8 @@ def compile_source(
 def prepare(
     flow_source: SourceFile, options: CompileOptions, root: Path, reads: Reads | None = None
 ) -> Compilation:
-    """The compilation of a flow; one built by mutators or configs is first expanded by
-    Metaflow and written out as a static flow (pass 1b, `expand`), which the passes below
+    """The compilation of a flow, after pass 1 (`expand`): a flow built by mutators or
+    configs is expanded by Metaflow and written out as a plain flow, which passes 2 to 7
     then compile (`compilation.expansion` keeps what Metaflow reported)."""
     compilation = Compilation(flow_source, options, reads)
     trigger = compilation.expansion_trigger()
@@ -154,8 +155,9 @@ def _record_expansion_reads(reads: Reads, expansion) -> None:
 
 @dataclass(frozen=True)
 class Analysed:
-    """What passes 1 to 3 found: the steps (with `--with` decorators attached), the
-    built-in decorators `--with` adds, and the analysis of every decorator used."""
+    """What passes 2 to 4 (discover, attach, analyze) found: the steps (with `--with`
+    decorators attached), the built-in decorators `--with` adds, and the analysis of every
+    decorator used."""
 
     sites: tuple[StepSite, ...]
     builtins: tuple[BuiltinAttach, ...]
@@ -165,7 +167,7 @@ class Analysed:
 class Compilation:
     """One flow file being compiled."""
 
-    expansion = None  # set when the flow was expanded by Metaflow (pass 1b, expand)
+    expansion = None  # set when the flow was expanded by Metaflow (pass 1, expand)
     extra_header: list[str] = []  # noqa: RUF012 - replaced, never mutated
 
     def __init__(
@@ -180,13 +182,15 @@ class Compilation:
         self.flow_ns = build_namespace(source, None)
 
     def expansion_trigger(self):
-        """Why this flow needs Metaflow to evaluate it (pass 1b), or None: read statically."""
+        """Why this flow needs Metaflow to evaluate it (pass 1, expand), or None: read
+        statically."""
         from .passes.expand import find_trigger
 
         return find_trigger(self.resolver, self.flow_ns, self.locator)
 
     def analyse(self) -> Analysed:
-        """Passes 1 to 3: everything before the output is written."""
+        """Passes 2 to 4 (discover, attach, analyze): everything before the output is
+        written."""
         finder = StepFinder(self.resolver, self.flow_ns, self.locator)
         sites = finder.find()
         builtins: list[BuiltinAttach] = []
@@ -203,6 +207,8 @@ class Compilation:
         return Analysed(tuple(sites), tuple(builtins), infos)
 
     def run(self) -> str:
+        """Passes 2 to 7 on the flow (as written, or as expand wrote it out): the compiled
+        source."""
         in_flow = in_flow_decorators(self.resolver, self.flow_ns)
         found = self.analyse()
         sites, builtins = found.sites, found.builtins
@@ -214,7 +220,11 @@ class Compilation:
                 return render_header_only(self.source.module, head)
             return self.source.text  # nothing to compile: the flow is its own output
 
-        reserved = identifiers_in_text(self.source.text) | set(helper_names())
+        # The flow's own names: carried code must not take them (read as a superset from the
+        # text if Python's parser refused what libcst accepted).
+        tree = self._ast
+        own = identifiers_in_text(self.source.text) if tree is None else variable_names(tree)
+        reserved = own | set(helper_names())
         used = flow_reads(self._ast, self.source.text, sites, in_flow, found.infos)
         layers, carried = carry(
             self.resolver, self.flow_ns, reserved, sites, found.infos, self.locator, used

@@ -1,4 +1,4 @@
-"""Pass 2: bake `--with` specs into the steps, as `run --with` would attach them.
+"""Pass 3: bake `--with` specs into the steps, as `run --with` would attach them.
 
 A custom decorator from `--with mod.deco:k=v` becomes the outermost custom decorator of
 every step that does not already use it (Metaflow appends it after the static ones, and runs
@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from ..support.code import literal_source
 from ..support.diagnostics import (
     MALFORMED_SPEC,
     WITH_NOT_A_DECORATOR,
@@ -22,7 +23,7 @@ from ..support.diagnostics import (
     Location,
 )
 from ..support.namespace import Defined, MetaflowName, Namespace, Resolver, Unresolved
-from ..support.withspec import SpecError, WithSpec, parse_spec, python_literal
+from ..support.withspec import SpecError, WithSpec, parse_spec
 from .discover import (
     DecoratorUse,
     StepFinder,
@@ -48,7 +49,7 @@ def _arguments(spec: WithSpec) -> tuple[cst.Arg, ...] | None:
     return tuple(
         cst.Arg(
             keyword=cst.Name(k),
-            value=cst.parse_expression(python_literal(v)),
+            value=cst.parse_expression(literal_source(v)),
             equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
         )
         for k, v in spec.attributes.items()

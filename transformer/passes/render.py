@@ -1,4 +1,4 @@
-"""Pass 6: assemble the output module, and print it.
+"""Pass 7: assemble the output module, and print it.
 
 The flow module keeps everything as written except: rewritten steps replace the originals;
 custom decorator definitions in the flow file and imports that only brought custom
@@ -205,14 +205,13 @@ def render(
             leading_lines=[*lines, *[ln for ln in stmt.leading_lines if ln.comment]]
         )
         added.append(stmt)
-    for i, func in enumerate(runtime_defs):
+    previous = None
+    for func in runtime_defs:
         lines = [cst.EmptyLine(), cst.EmptyLine()]
-        if i == 0:
-            lines.append(
-                comment_line(
-                    "decoflow runtime helpers: transitions a decorator's yield can override"
-                )
-            )
+        about = _helper_comment(func.name.value)
+        if about != previous:
+            lines.append(comment_line(about))
+            previous = about
         added.append(func.with_changes(leading_lines=lines))
     if (carried_defs or runtime_defs) and insert_at < len(body):
         nxt = body[insert_at]
@@ -227,6 +226,22 @@ def render(
             )
     body[insert_at:insert_at] = added
     return _with_header(module.with_changes(body=body), header)
+
+
+#: What the comment above a runtime helper says, by helper; the others are transitions.
+_HELPER_COMMENTS = {
+    "decoflow_yielded_twice": "decoflow runtime helper: Metaflow's error for a second yield",
+    "DecoflowStepDecorator": "decoflow runtime helpers: what a decorator class gets from "
+    "Metaflow's UserStepDecorator",
+    "decoflow_post_step": "decoflow runtime helpers: what a decorator class gets from "
+    "Metaflow's UserStepDecorator",
+}
+
+
+def _helper_comment(name: str) -> str:
+    """The comment above runtime helper `name`, said once for consecutive helpers alike."""
+    transitions = "decoflow runtime helpers: transitions a decorator's yield can override"
+    return _HELPER_COMMENTS.get(name, transitions)
 
 
 def render_header_only(module: cst.Module, header: Iterable[str]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+from typing import Any
 
 import libcst as cst
 
@@ -38,3 +40,30 @@ def statements_of(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
     if isinstance(suite, cst.SimpleStatementSuite):
         return [cst.SimpleStatementLine(body=list(suite.body))]
     return list(suite.body)
+
+
+def string_literal(text: str) -> str:
+    """Python source for a string, quoted as black quotes it: in double quotes, unless that
+    needs more escaped quotes than single quotes would."""
+    if text.count('"') > text.count("'"):
+        return repr(text)  # single quotes (Python's repr picks them here)
+    body = "".join('\\"' if ch == '"' else "'" if ch == "'" else repr(ch)[1:-1] for ch in text)
+    return f'"{body}"'
+
+
+def literal_source(value: Any) -> str:
+    """Python source for a literal value (JSON-like, tuples too), written as a user would:
+    strings in double quotes, `float("inf")` for what has no literal."""
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, dict):
+        items = ", ".join(f"{literal_source(k)}: {literal_source(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal_source(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(literal_source(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)

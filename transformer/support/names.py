@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import dataclasses
 import keyword
@@ -105,6 +106,40 @@ def identifiers_in_text(text: str) -> set[str]:
     """Every identifier-like word in source text (also in strings and comments): a cheap
     superset of the names a module uses, for reserving names."""
     return set(_IDENTIFIER.findall(text))
+
+
+#: What binds a name in `except ... as name` and in match patterns (Python 3.10+).
+_CAPTURES = tuple(
+    getattr(ast, n) for n in ("ExceptHandler", "MatchAs", "MatchStar") if hasattr(ast, n)
+)
+_MAPPING_PATTERN = getattr(ast, "MatchMapping", ())
+
+
+def variable_names(tree: ast.Module) -> set[str]:
+    """Every name a module's code could read or bind as a variable (names, parameters,
+    definitions, imports, `global`s, exception and match captures), and the strings that
+    are identifiers (`globals()["NAME"]`): what a name given to new module-level code must
+    avoid. Attribute and keyword names are not variables and collide with nothing."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.alias):
+            found.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(node.names)
+        elif isinstance(node, _CAPTURES) and node.name:
+            found.add(node.name)
+        elif isinstance(node, _MAPPING_PATTERN) and node.rest:
+            found.add(node.rest)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.isidentifier():
+                found.add(node.value)
+    return found
 
 
 def attribute_uses(node: cst.CSTNode) -> dict[str, set[str]]:

@@ -1,7 +1,7 @@
 """Scope metadata (libcst's `ScopeProvider`), resolved once per module and shared.
 
 `ScopeProvider` costs several times a parse, and a fixed price per resolution. The analysis
-of a decorator (pass 3) and the carrying of its helpers (pass 4) both need the scopes of the
+of a decorator (pass 4) and the carrying of its helpers (pass 5) both need the scopes of the
 same decorator module: resolving the whole module once serves every decorator defined in it
 and every helper carried from it, for the whole process (a batch resolves each decorator
 module once).

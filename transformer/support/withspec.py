@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import keyword
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,18 +78,3 @@ def parse_spec(raw: str) -> WithSpec:
                 )
             attributes[key.strip()] = parse_value(value)
     return WithSpec(raw, name, attributes, bool(sep))
-
-
-def python_literal(value: Any) -> str:
-    """Python source for a JSON-like value (what the compiled flow writes)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f'float("{value}")'
-    if isinstance(value, dict):
-        return (
-            "{"
-            + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items())
-            + "}"
-        )
-    if isinstance(value, list):
-        return "[" + ", ".join(python_literal(v) for v in value) + "]"
-    return repr(value)

@@ -37,7 +37,7 @@ def counted(step_name, flow, inputs=None, attributes=None):
 from metaflow import FlowSpec, step
 
 import registry
-from registry import SEEN as registry_SEEN
+from registry import SEEN
 
 
 class F(FlowSpec):
@@ -45,7 +45,7 @@ class F(FlowSpec):
     def start(self):
         step_name = "start"
         # @counted (decos.py:7)
-        registry_SEEN.append(step_name)
+        SEEN.append(step_name)
         # step start: its own code
         self.seen = list(registry.SEEN)
         self.next(self.end)

@@ -49,7 +49,6 @@ START_SOURCE = (
 class F(FlowSpec):
     @step
     def start(self):
-        step_name = "start"
         # @show_source (decos.py:7)
         try:
             # step start: its own code

@@ -42,7 +42,7 @@ def retrying(step_name, flow, inputs=None, attributes=None):
 from metaflow import FlowSpec, step
 
 
-# decoflow runtime helpers: transitions a decorator's yield can override
+# decoflow runtime helper: Metaflow's error for a second yield
 def decoflow_yielded_twice(decorator_name):
     """What Metaflow raises when a decorator reaches a second yield."""
     from metaflow.exception import MetaflowException
@@ -57,22 +57,14 @@ class F(FlowSpec):
         # @forgiving (decos.py:5)
         try:
             # @retrying (decos.py:13)
-            # what @retrying runs where it yields: the step and the decorators below it
-            def run_start():
+            try:
                 # step start: its own code
                 self.x = 1
-            retrying_yielded = False
-            try:
-                retrying_yielded = True
-                run_start()
             except Exception:
                 if setting_up > 2:
                     raise
-                if retrying_yielded:
-                    setting_up = 3
-                    raise decoflow_yielded_twice('decos.retrying') from None
-                retrying_yielded = True
-                run_start()
+                setting_up = 3
+                raise decoflow_yielded_twice("decos.retrying") from None
         except Exception:
             if setting_up > 1:
                 raise

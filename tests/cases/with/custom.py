@@ -34,7 +34,7 @@ class F(FlowSpec):
     def start(self):
         step_name = "start"
         # @decos.tag (--with, decos.py:5)
-        attributes = {"level": 2, "name": 'x', "cfg": {'k': [1, 2]}}
+        attributes = {"level": 2, "name": "x", "cfg": {"k": [1, 2]}}
         print("tag", step_name, attributes)
         self.next(self.end)
 
@@ -42,7 +42,7 @@ class F(FlowSpec):
     def end(self):
         step_name = "end"
         # @decos.tag (--with, decos.py:5)
-        attributes = {"level": 2, "name": 'x', "cfg": {'k': [1, 2]}}
+        attributes = {"level": 2, "name": "x", "cfg": {"k": [1, 2]}}
         print("tag", step_name, attributes)
         # step end: its own code
         pass

@@ -1,4 +1,4 @@
-"""Pass 3: analyse each decorator generator once, then check how each use calls it.
+"""Pass 4: analyse each decorator generator once, then check how each use calls it.
 
 The analysis of one generator runs in five steps, each in its own module and each
 returning its own frozen facts, keyed by the nodes of the analysed copy:
@@ -77,13 +77,25 @@ class GeneratorInfo:
 
     @property
     def yields_to_body(self) -> list[YieldSite]:
-        """The yields that may run the step (always, or as decided at run time)."""
-        return [s for s in self.sites if s.kind in (YieldKind.RUN, YieldKind.DYNAMIC)]
+        """The yields that may run the step (always, or as decided at run time); not one
+        reached only as a second yield, where Metaflow fails the task instead."""
+        return [
+            s
+            for s in self.sites
+            if s.kind in (YieldKind.RUN, YieldKind.DYNAMIC) and not s.surely_second
+        ]
 
     @property
     def yields_again(self) -> bool:
         """Whether the decorator may reach a second yield at run time."""
         return any(s.maybe_second for s in self.sites)
+
+    @property
+    def counts_yields(self) -> bool:
+        """Whether the step must count the decorator's yields: one may be reached with none
+        before it or with one (checked at run time), or none at all."""
+        uncertain = any(s.maybe_second and not s.surely_second for s in self.sites)
+        return self.flow.may_not_yield or uncertain
 
     @property
     def miscounts(self) -> bool:
@@ -164,6 +176,7 @@ class GeneratorAnalyzer:
                 y.value,
                 yield_target(stmt),
                 maybe_second=stmt in flow.maybe_second,
+                surely_second=stmt in flow.surely_second,
             )
             for index, (stmt, y) in enumerate(found.statements)
         )

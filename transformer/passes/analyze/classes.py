@@ -1,4 +1,4 @@
-"""Pass 3, class-based decorators: check a `UserStepDecorator` subclass, and say what its
+"""Pass 4, class-based decorators: check a `UserStepDecorator` subclass, and say what its
 layer needs (`ClassInfo`).
 
 Metaflow runs generator decorators and classes through one loop (`task.py`,

@@ -24,6 +24,9 @@ class FlowFacts:
 
     may_not_yield: bool  # some path finishes (or returns) without yielding
     maybe_second: frozenset[cst.SimpleStatementLine]  # yields another may have preceded
+    # yields another preceded on every path (reached only through an exception, else DF308):
+    # Metaflow fails the task there, whatever the yield says
+    surely_second: frozenset[cst.SimpleStatementLine] = frozenset()
 
 
 @dataclass
@@ -180,5 +183,8 @@ def follow_flow(
         may_not_yield=0 in (result.normal | result.returned),
         maybe_second=frozenset(
             stmt for stmt, _ in sites if any(s >= 1 for s in flow.at_site.get(stmt, set()))
+        ),
+        surely_second=frozenset(
+            stmt for stmt, _ in sites if flow.at_site.get(stmt) and 0 not in flow.at_site[stmt]
         ),
     )

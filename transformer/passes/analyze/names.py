@@ -2,7 +2,7 @@
 
 Its own names (parameters, locals, local imports) are renamed when inlined if they would
 capture or shadow anything in the step; the module-level names it reads are carried into
-the output (pass 4) and read under their output names. The facts are keyed by the nodes of
+the output (pass 5) and read under their output names. The facts are keyed by the nodes of
 the analysed copy of the decorator, so that the inlining pass renames exactly the nodes
 that refer to a name, not every node spelled the same.
 """

@@ -54,6 +54,7 @@ class YieldSite:
     value: cst.BaseExpression | None = field(repr=False)
     target: cst.BaseExpression | None = field(repr=False)  # `name` of `name = yield X`
     maybe_second: bool  # another yield may have been reached before this one
+    surely_second: bool = False  # another yield was reached on every path to this one
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Pass 4: carry the module-level helpers a decorator needs into the output.
+"""Pass 5: carry the module-level helpers a decorator needs into the output.
 
 Starting from the module-level names a decorator's code reads, this pass follows each one to
 its definition (a function, class, constant, or import), then what that definition reads in

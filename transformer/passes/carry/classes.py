@@ -1,4 +1,4 @@
-"""Pass 4, class-based decorators: the module-level part of class layers.
+"""Pass 5, class-based decorators: the module-level part of class layers.
 
 Each class is carried into the output (or, defined in the flow, rewritten in place) with
 Metaflow's `UserStepDecorator` base swapped for `DecoflowStepDecorator` (runtime/classes.py)

@@ -1,4 +1,4 @@
-"""Pass 1: find the steps of the flow and the custom decorators each one carries.
+"""Pass 2: find the steps of the flow and the custom decorators each one carries.
 
 For every `@step` method in the flow module, each decorator expression is resolved (by
 reading modules, never importing them). Those that lead to a generator decorated with
@@ -22,6 +22,12 @@ from ...support.diagnostics import (
     Diagnostic,
     Location,
 )
+from ...support.generators import (
+    applied_by_call,
+    decorator_callee,
+    decorator_generator,
+    is_user_step_decorator,
+)
 from ...support.locate import Locator
 from ...support.namespace import (
     Defined,
@@ -32,7 +38,6 @@ from ...support.namespace import (
     Target,
     Unresolved,
     dotted_name,
-    sole_assignment,
 )
 
 MUTATOR_BASES = {"UserStepDecorator", "StepMutator", "FlowMutator"}
@@ -101,62 +106,6 @@ class StepSite:
     def inputs_name(self) -> str | None:
         params = self.params
         return params[1] if len(params) > 1 else None
-
-
-def decorator_callee(dec: cst.Decorator) -> tuple[cst.BaseExpression, tuple[cst.Arg, ...] | None]:
-    expr = dec.decorator
-    if isinstance(expr, cst.Call):
-        return expr.func, tuple(expr.args)
-    return expr, None
-
-
-def is_user_step_decorator(resolver: Resolver, ns: Namespace, func: cst.FunctionDef) -> bool:
-    for dec in func.decorators:
-        callee, _ = decorator_callee(dec)
-        if resolver.expression(ns, callee) == MetaflowName("user_step_decorator"):
-            return True
-    return False
-
-
-def decorator_generator(resolver: Resolver, target: Target) -> Defined | None:
-    """The generator behind a custom step decorator, else None: a `def` under
-    `@user_step_decorator`, or the `def` handed to it in a top-level assignment
-    (`deco = user_step_decorator(gen)`, the decorator applied by a call)."""
-    if not isinstance(target, Defined):
-        return None
-    if isinstance(target.stmt, cst.FunctionDef):
-        return target if is_user_step_decorator(resolver, target.namespace, target.stmt) else None
-    applied = applied_by_call(resolver, target.namespace, target.stmt)
-    if applied is None or applied[0] != target.name:
-        return None
-    inner = resolver.expression(target.namespace, applied[1].args[0].value)
-    if (
-        isinstance(inner, Defined)
-        and isinstance(inner.stmt, cst.FunctionDef)
-        and not is_user_step_decorator(resolver, inner.namespace, inner.stmt)
-    ):
-        return inner
-    return None
-
-
-def applied_by_call(
-    resolver: Resolver, ns: Namespace, stmt: cst.CSTNode
-) -> tuple[str, cst.Call] | None:
-    """`name = user_step_decorator(<one positional argument>)` as a top-level statement:
-    the name and the call."""
-    found = sole_assignment(stmt)
-    if found is None:
-        return None
-    name, value = found
-    if not (
-        isinstance(value, cst.Call)
-        and len(value.args) == 1
-        and value.args[0].keyword is None
-        and not value.args[0].star
-        and resolver.expression(ns, value.func) == MetaflowName("user_step_decorator")
-    ):
-        return None
-    return name, value
 
 
 def report_unresolved(

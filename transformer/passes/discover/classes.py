@@ -1,9 +1,9 @@
-"""Pass 1, class-based decorators: `UserStepDecorator` subclasses used as step decorators.
+"""Pass 2, class-based decorators: `UserStepDecorator` subclasses used as step decorators.
 
 A decorator line that resolves to a class deriving (through classes decoflow can read) from
 Metaflow's `UserStepDecorator` becomes a `DecoratorUse` whose definition is a
 `ClassDecoratorDef` (the class, and its user bases in `chain`). What such a class does is
-checked in pass 3 (`analyze/classes`); how its layer is written, in pass 5 (`inline/classes`).
+checked in pass 4 (`analyze/classes`); how its layer is written, in pass 6 (`inline/classes`).
 
 The interface for decorators added by mutators (issue 12's expansion): a class found in a
 step's stack is a `DecoratorUse` with a `ClassDecoratorDef` (see `class_use`), its arguments

@@ -1,4 +1,4 @@
-"""Expand: flows built by mutators and configs, written out as plain flows (issue 12).
+"""Pass 1: expand a flow built by mutators and configs into a plain flow (issue 12).
 
 Metaflow applies mutators and resolves configs when a flow is deployed, and decoflow
 compiles at deploy time; so for such a flow, Metaflow's own code is asked for the result,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ...support.diagnostics import CompileError, Location
+from ...support.generators import decorator_generator
 from ...support.locate import Locator
 from ...support.namespace import (
     Defined,
@@ -27,7 +28,6 @@ from ...support.namespace import (
     Resolver,
     dotted_name,
 )
-from ..discover import decorator_generator
 
 #: Metaflow classes whose subclasses change a step's decorators when Metaflow builds the flow.
 MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}

@@ -22,12 +22,12 @@ compiled by exactly the passes that compile a hand-written one.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 
 import libcst as cst
 
+from ...support.code import literal_source
 from ...support.diagnostics import (
     BUILT_AT_RUN_TIME,
     NOT_WRITABLE,
@@ -55,20 +55,6 @@ def _kw(name: str, src: str) -> str:
     return f"{name}={src}"
 
 
-def literal(value) -> str:
-    """Python source for a literal value, strings double-quoted as users write them."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    return repr(value)
-
-
 class StaticWriter:
     """Rewrites the flow module from an expansion (see the module docstring)."""
 
@@ -91,7 +77,7 @@ class StaticWriter:
     def _src(self, value, what: str, where: Location) -> str:
         if value.src is not None:
             try:
-                return literal(ast.literal_eval(value.src))
+                return literal_source(ast.literal_eval(value.src))
             except ValueError:  # a name the child wrote out (a Parameter's type)
                 return value.src
         if value.src is None:
@@ -245,7 +231,8 @@ class StaticWriter:
                 continue
             extra.append(f"{key}={cst.Module(body=[]).code_for_node(arg.value)}")
         config = self._metaflow("Config")
-        parts = [literal(name), f"default_value={literal(ast.literal_eval(info.value.src))}"]
+        value = literal_source(ast.literal_eval(info.value.src))
+        parts = [literal_source(name), f"default_value={value}"]
         parts += extra
         return f"{var} = {config}({', '.join(parts)})"
 
@@ -270,7 +257,7 @@ class StaticWriter:
                     )
                 )
                 continue
-            parts = [literal(param.name)] + [
+            parts = [literal_source(param.name)] + [
                 _kw(k, self._src(v, f"parameter {param.var}'s {k}", where))
                 for k, v in param.kwargs
                 if k != "show_default" and not (k == "required" and v.src == "False")

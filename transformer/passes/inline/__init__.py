@@ -1,4 +1,4 @@
-"""Pass 5: rewrite each step, its custom decorators' code inlined around its body.
+"""Pass 6: rewrite each step, its custom decorators' code inlined around its body.
 
 First `plan` decides, then the builders assemble:
 

@@ -21,7 +21,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ...support.code import statements_of
-from ...support.names import NameAllocator
+from ...support.names import NameAllocator, name_nodes
 from ...support.source import is_docstring
 from ...support.step_facts import StepFacts
 from ..analyze import YieldKind, YieldSite
@@ -66,6 +66,7 @@ class YieldRoute:
 
     site: YieldSite
     checks_second: bool  # fail as Metaflow does if the decorator had yielded already
+    surely_second: bool  # reached only after another yield: fail as Metaflow does, only
     counts: bool  # note that the decorator yielded (`<deco>_yielded = True`)
     resets_setup: bool  # the setup marker goes back to 0 before what is below runs
     helper: str | None  # the runtime helper that does what the yield says
@@ -159,6 +160,17 @@ def plan_step(
     return _Planner(site, layers, module_names, facts).plan()
 
 
+def _runs_inner(plan: LayerPlan | ClassLayerPlan) -> bool:
+    """Whether the layer's code places what is below it (a class layer always does; a
+    decorator that only skips or replaces the step statically does not)."""
+    if isinstance(plan, ClassLayerPlan):
+        return True
+    return any(
+        route.site.kind in (YieldKind.RUN, YieldKind.DYNAMIC) and not route.surely_second
+        for route in plan.routes
+    )
+
+
 class _Planner:
     """Claims the step's names in order, and plans each layer."""
 
@@ -172,6 +184,7 @@ class _Planner:
         self.alloc = NameAllocator(step_names | module_names)
         # Names each decorator reads from outside itself (its module's names, as renamed,
         # and builtins): no local of another decorator inlined in this step may shadow them.
+        self._unused_memo: dict[int, frozenset[str]] = {}  # by layer level
         self.decorator_names = [
             {layer.globals.get(n, n) for n in layer.info.names.all - layer.info.names.local_names}
             for layer in layers
@@ -194,8 +207,6 @@ class _Planner:
             body_returned = self._claim_step("step_returned")
             assigned_inside.add(body_returned)
         next_here = bool(parts.tail) and has_arguments(parts.tail[0])
-        if next_here:
-            self.runtime.add("decoflow_next_done")
         inner_empty = not parts.core and not next_here and not self.ran
         planned: list[LayerPlan | ClassLayerPlan] = []
         for layer in reversed(self.layers):
@@ -204,6 +215,8 @@ class _Planner:
             else:
                 planned.append(self._layer(layer, inner_empty, assigned_inside))
             inner_empty = False  # a layer's code is never empty
+        if next_here and all(_runs_inner(p) for p in planned):
+            self.runtime.add("decoflow_next_done")  # the body is placed: it transitions there
         declared = sorted(
             {
                 layer.globals.get(g, g)
@@ -233,12 +246,29 @@ class _Planner:
         self.alloc.reserve(name)
         return name
 
-    @staticmethod
-    def _shares_step_name(layer: Layer) -> bool:
+    def _shares_step_name(self, layer: Layer) -> bool:
         if is_class_layer(layer):  # a class reads the step's name from its own argument
             return False
         param = layer.info.params[0]
-        return param not in layer.info.unused_params and param not in layer.info.names.reassigned
+        return param not in self._unused(layer) and param not in layer.info.names.reassigned
+
+    def _unused(self, layer: Layer) -> frozenset[str]:
+        """The decorator's parameters its code in this step never reads: those it never
+        reads at all, and those read only inside `inspect.getsource(...)` calls that the
+        output answers with a constant (`getattr(flow, step_name)` there reads nothing)."""
+        info = layer.info
+        if not layer.sources:
+            return info.unused_params
+        if layer.level not in self._unused_memo:
+            inside = {n for node, _ in layer.sources for n in name_nodes(node)}
+            params = {p.name for p in info.func.params.params}
+            read = {
+                name
+                for node, name in info.names.local_refs.items()
+                if node not in params and node not in inside
+            }
+            self._unused_memo[layer.level] = frozenset(p for p in info.params if p not in read)
+        return self._unused_memo[layer.level]
 
     def _shared_step_name(self, taken: set[str]) -> str | None:
         """One `step_name = "<step>"` for every decorator that reads its step-name parameter."""
@@ -253,7 +283,7 @@ class _Planner:
             for layer in self.layers:
                 info = layer.info
                 own = {info.params[0]} if layer in sharing and info.params[0] == name else set()
-                own |= info.unused_params  # never bound in the output
+                own |= self._unused(layer)  # never bound in the output
                 if name in (info.names.local_names | info.names.bound_anywhere) - own:
                     return False
                 if name in self.decorator_names[layer.level - 1]:
@@ -293,20 +323,25 @@ class _Planner:
             )
             guard = Guard(level, self.setup.flag, withs, star)
         returned = self._claim(alloc, f"{name}_returned")[0] if info.has_return else None
-        yielded = self._claim(alloc, f"{name}_yielded")[0] if info.miscounts else None
+        yielded = self._claim(alloc, f"{name}_yielded")[0] if info.counts_yields else None
         run_function = None
         if len(info.yields_to_body) > 1 and not inner_empty:
             run_function = self._run_function(layer, alloc, assigned_inside)
         tracks = self.setup.tracks(layer)
         routes = []
         for site in info.sites:
+            if site.surely_second:
+                self.runtime.add("decoflow_yielded_twice")
+                routes.append(YieldRoute(site, False, True, False, False, None))
+                continue
             checks_second = yielded is not None and site.maybe_second
             if checks_second:
                 self.runtime.add("decoflow_yielded_twice")
             helper = HELPERS.get(site.kind)
             if helper is not None:
                 self.runtime.add(helper)
-            routes.append(YieldRoute(site, checks_second, yielded is not None, tracks, helper))
+            route = YieldRoute(site, checks_second, False, yielded is not None, tracks, helper)
+            routes.append(route)
         return LayerPlan(
             layer=layer,
             locals=MappingProxyType(locals_),
@@ -361,7 +396,7 @@ class _Planner:
         inputs_name = self.site.inputs_name
         if inputs_name is not None and self._substitutable(layer, p_inputs, inputs_name):
             locals_[p_inputs] = inputs_name
-        unused = info.unused_params
+        unused = self._unused(layer)
         for local in sorted(info.names.local_names):
             if local in locals_:
                 continue
@@ -377,7 +412,7 @@ class _Planner:
     def _bindings(self, layer: Layer, locals_: dict[str, str]) -> tuple[tuple[str, str], ...]:
         """The parameters assigned before the decorator's code: (name in the step, role)."""
         info = layer.info
-        used = set(info.params) - info.unused_params
+        used = set(info.params) - self._unused(layer)
         p_step, p_flow, p_inputs = info.params[0], info.params[1], info.params[2]
         p_attrs = info.signature.param(3)
         out = []

@@ -6,7 +6,7 @@ fails, Metaflow does not throw that failure into the outer decorators: their `ex
 `finally` and `with` exits do not see it, and the task fails at once. Inlined, that code
 sits inside the outer decorators' `try` and `with` statements, which would see it.
 
-So when an outer decorator has such guards (`guarded` statements, see pass 3) and a
+So when an outer decorator has such guards (`guarded` statements, see pass 4) and a
 decorator below may fail that way, the step keeps a marker, `setting_up`:
 
 * it is set to a layer's level before that layer's before-code runs (`tracks`), and reset

@@ -132,10 +132,13 @@ def _build_layer(
     expansions = {}
     for route in plan.routes:
         built = build_yield(plan, route, run_inner, site, step.setup.flag)
-        if step.ran and route.site.kind in (YieldKind.REPLACE, YieldKind.DYNAMIC):
+        replaces = route.site.kind in (YieldKind.REPLACE, YieldKind.DYNAMIC)
+        if step.ran and replaces and not route.surely_second:
             built = [line(f"{step.ran} = True"), *built]  # a replacement runs: not skipped
         expansions[PLACEHOLDER.format(route.site.index)] = built
-    stmts = Placeholders(expansions, f"@{layer.use.written}: after the step").statements(stmts)
+    ends = frozenset(PLACEHOLDER.format(r.site.index) for r in plan.routes if r.surely_second)
+    after = f"@{layer.use.written}: after the step"
+    stmts = Placeholders(expansions, after, ends).statements(stmts)
     out: list[cst.BaseStatement] = []
     if plan.tracks:
         out.append(line(f"{step.setup.flag} = {layer.level}"))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import libcst as cst
 
-from ...support.code import block, line, trailing, with_comment
+from ...support.code import block, line, string_literal, trailing, with_comment
 from ..analyze import YieldKind
 from ..discover import StepSite
 from .decorator import renamed
@@ -32,16 +32,14 @@ def build_yield(
     name = plan.layer.info.name
     ys = route.site
     out: list[cst.BaseStatement] = []
+    if route.surely_second:  # Metaflow fails the task here, outside every decorator
+        if plan.bypass:
+            out.append(line(plan.bypass.strip()))
+        return [*out, line(_yielded_twice(plan))]
     if route.counts:
         assert plan.yielded is not None
         if route.checks_second:
-            metaflow_name = plan.layer.use.definition.metaflow_name
-            out.append(
-                line(
-                    f"if {plan.yielded}:\n    {plan.bypass}"
-                    f"raise decoflow_yielded_twice({metaflow_name!r}) from None\n"
-                )
-            )
+            out.append(line(f"if {plan.yielded}:\n    {plan.bypass}{_yielded_twice(plan)}"))
         out.append(line(f"{plan.yielded} = True"))
     # What is below starts by setting the marker itself only where it runs right away.
     if route.resets_setup and not (ys.kind is YieldKind.RUN and _starts_with(run_inner, flag)):
@@ -90,6 +88,12 @@ def build_yield(
     return out
 
 
+def _yielded_twice(plan: LayerPlan) -> str:
+    """Metaflow's failure for a second yield of the decorator, raised."""
+    metaflow_name = plan.layer.use.definition.metaflow_name
+    return f"raise decoflow_yielded_twice({string_literal(metaflow_name)}) from None\n"
+
+
 def _starts_with(stmts: list[cst.BaseStatement], flag: str) -> bool:
     """Whether `stmts` begin by assigning `flag` (entering a `try:` runs nothing): the code
     below then sets the setup marker itself, and no reset is needed."""
@@ -111,12 +115,20 @@ def _starts_with(stmts: list[cst.BaseStatement], flag: str) -> bool:
 
 class Placeholders:
     """Replaces yield placeholders with what each yield does; marks where after-code starts.
+    After a placeholder in `ends` (its expansion always raises) the rest of its block is
+    left out: it can never run.
 
     Walks statements only (placeholders are statements), not expressions: cheap."""
 
-    def __init__(self, expansions: Mapping[str, list[cst.BaseStatement]], after_note: str) -> None:
+    def __init__(
+        self,
+        expansions: Mapping[str, list[cst.BaseStatement]],
+        after_note: str,
+        ends: frozenset[str] = frozenset(),
+    ) -> None:
         self.expansions = expansions
         self.after_note = after_note
+        self.ends = ends
 
     def _key(self, stmt: cst.CSTNode) -> str | None:
         if (
@@ -141,6 +153,8 @@ class Placeholders:
                         leading_lines=[*stmt.leading_lines, *expansion[0].leading_lines]
                     )
                 out.extend(expansion)
+                if key in self.ends:
+                    break
                 note_next = True
                 continue
             stmt = self._compound(stmt)
