@@ -1090,6 +1090,38 @@ def test_df506_parameter_that_cannot_be_written(tmp_path: Path) -> None:
     assert "'when'" in line
 
 
+def test_df507_base_member_reading_a_name_the_flow_binds_differently(tmp_path: Path) -> None:
+    """A base class in another module with custom decorators is flattened into the flow
+    class; a helper its steps read cannot be carried when the flow has its own `greet`."""
+    base = (
+        "from metaflow import FlowSpec, step, user_step_decorator\n\n\n"
+        "@user_step_decorator\n"
+        "def tagged(step_name, flow, inputs=None, attributes=None):\n"
+        "    yield\n\n\n"
+        "def greet():\n"
+        '    return "hi"\n\n\n'
+        "class BaseFlow(FlowSpec):\n"
+        "    @tagged\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.text = greet()\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+    )
+    flow = (
+        "from basesteps import BaseFlow\n\n\n"
+        "def greet():\n"
+        "    return 0\n\n\n"
+        "class F(BaseFlow):\n"
+        "    pass\n"
+    )
+    root = write_project(tmp_path, flow, {"basesteps.py": base})
+    line = expect(assert_rejected(compile_cli(root), root), "flow.py:8:1: DF507")
+    assert "greet, which the carried members of a base class read from basesteps.py" in line
+
+
 def test_mutator_output_is_shown_and_does_not_corrupt_stdout(tmp_path: Path) -> None:
     """What a mutator prints goes to stderr, as it came; the compiled flow alone on stdout."""
     mutators = MUTATORS + '''

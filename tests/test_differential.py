@@ -37,6 +37,8 @@ from harness import (
 )
 
 FIXTURES = REPO_ROOT / "fixtures"
+#: The modules of fixtures/inherited that the compiled flows must not import.
+BASE_MODULES = ("basesteps", "midsteps", "decos")
 
 pytestmark = pytest.mark.differential
 
@@ -241,6 +243,20 @@ CASES: list[Case] = [
     # Metaflow fails the run after the task (which succeeded); so does the compiled flow.
     Case("classdeco", "eraseflow.py", run_fails=True),
     Case("classdeco", "erasegenflow.py", run_fails=True),
+    # Base classes in other modules with custom decorators on their steps (issue 12, item 3):
+    # flattened statically into the flow class; the compiled flow imports none of them.
+    *(
+        Case(
+            "inherited",
+            flow,
+            source_lacks=(
+                *(f"from {module} import" for module in BASE_MODULES),
+                *(f"import {module}" for module in BASE_MODULES),
+                "user_step_decorator",
+            ),
+        )
+        for flow in ("overrideflow.py", "chainflow.py")
+    ),
 ]
 
 CASE_PARAMS = [pytest.param(case, id=case.id) for case in CASES]

@@ -21,7 +21,9 @@ their docstrings in the order they run. To follow one flow through the compiler,
 1. `expand/` (only for a flow built by mutators or configs, which `detect` finds by reading
    files): Metaflow evaluates them in a child process (`expansion/`, asked by `obtain`) and
    `write` writes the flow out as a plain one (final stacks as static decorators, resolved
-   configs, added parameters, flattened bases), which the passes below then compile.
+   configs, added parameters, flattened bases), which the passes below then compile; a
+   base class in another module with custom decorators on its steps is flattened into the
+   flow class statically (`inherit`), without a process.
 2. `discover`: the flow's `@step` methods and the custom decorators on each (`StepSite`,
    `DecoratorUse`, `DecoratorDef`), found by following names through modules read from
    disk; and the custom decorators the flow file defines itself (left out of the output).

@@ -117,7 +117,7 @@ def prepare(
     compilation = Compilation(flow_source, options, reads)
     trigger = compilation.expansion_trigger()
     if trigger is None:
-        return compilation
+        return _flattened(compilation, flow_source, options, reads)
     from dataclasses import replace
 
     from .passes.expand import header_lines, obtain_expansion, write_static
@@ -133,6 +133,26 @@ def prepare(
     compilation.expansion = expansion
     compilation.extra_header = header_lines(expansion, options)
     return compilation
+
+
+def _flattened(
+    compilation: Compilation, flow_source: SourceFile, options: CompileOptions, reads
+) -> Compilation:
+    """Pass 1 for a flow that needs no expansion: base classes in other modules that use
+    custom decorators are flattened into the flow class, statically (`expand.inherit`);
+    any other flow is compiled as it is."""
+    from .passes.expand import find_custom_bases
+
+    if find_custom_bases(compilation.resolver, compilation.flow_ns, compilation.locator) is None:
+        return compilation
+    from .passes.expand.inherit import flatten_bases
+
+    text, lines = flatten_bases(
+        flow_source, compilation.resolver, compilation.flow_ns, compilation.locator
+    )
+    flattened = Compilation(parse_text(text, flow_source.path, flow_source.display), options, reads)
+    flattened.extra_header = lines
+    return flattened
 
 
 def _record_expansion_reads(reads: Reads, expansion) -> None:

@@ -131,6 +131,7 @@ EXPANSION_TIMEOUT = Code("DF503", "Evaluating the flow did not finish in time")
 NOT_IMPORTABLE = Code("DF504", "The flow cannot be imported")
 BAD_CONFIG = Code("DF505", "A bad configuration")
 NOT_WRITABLE = Code("DF506", "An expanded flow that cannot be written as a plain flow")
+NOT_FLATTENED = Code("DF507", "A base flow class that cannot be carried into the flow class")
 # Warnings (DF6xx): the flow compiles, but may behave differently
 INSPECT_READS_COMPILED = Code(
     "DF601",
@@ -170,5 +171,6 @@ CODES: tuple[Code, ...] = (
     NOT_IMPORTABLE,
     BAD_CONFIG,
     NOT_WRITABLE,
+    NOT_FLATTENED,
     INSPECT_READS_COMPILED,
 )

@@ -12,12 +12,16 @@ Metaflow. In the order the pipeline uses them:
 3. `write`: the flow written out from it (`write_static`), with the help of `flatten`
    (base classes carried into the flow class) and `imports` (the module's imports after).
 
+A flow that needs no expansion but inherits steps from a base class in another module that
+uses custom decorators (`detect.find_custom_bases`) is flattened statically instead
+(`inherit`), without a process or an import.
+
 `DEFER` is set by a batch (`project.compile_tasks`) while it compiles its flows a first
 time: a flow needing expansion then raises `NeedsExpansion` instead of starting its own
 child, so that one child serves all of them; `PRELOADED` holds what that child returned.
 """
 
-from .detect import Trigger, find_trigger
+from .detect import Trigger, find_custom_bases, find_trigger
 from .obtain import PRELOADED, NeedsExpansion, obtain_expansion, preload
 from .write import header_lines, write_static
 
@@ -28,6 +32,7 @@ __all__ = [
     "PRELOADED",
     "NeedsExpansion",
     "Trigger",
+    "find_custom_bases",
     "find_trigger",
     "header_lines",
     "obtain_expansion",

@@ -21,7 +21,9 @@ from ...support.diagnostics import CompileError, Location
 from ...support.generators import decorator_generator
 from ...support.locate import Locator
 from ...support.namespace import (
+    METAFLOW,
     Defined,
+    ImportFrom,
     MetaflowName,
     ModuleObject,
     Namespace,
@@ -35,6 +37,15 @@ MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}
 #: compiled statically; one that is also a StepMutator is expanded: its mutate applied,
 #: it is then written as a decorator line, which the class path inlines).
 TRIGGER_BASES = {"FlowMutator", "StepMutator"}
+#: Metaflow names only 2.16+ has: a module importing one cannot be imported on 2.15.
+NEWER_METAFLOW = {
+    "FlowMutator",
+    "StepMutator",
+    "UserStepDecorator",
+    "user_step_decorator",
+    "USER_SKIP_STEP",
+    "config_expr",
+}
 #: How a class attribute is declared a Config.
 CONFIG_CALLS = ("Config", "metaflow.Config")
 
@@ -181,6 +192,66 @@ class Detector:
         return None
 
 
+    # -- base classes that need no Metaflow, but cannot stay imported ------------------------
+
+    def custom_base(self, base: Defined) -> str | None:
+        """Why a base class in another module cannot stay imported although it needs no
+        expansion: a class of its chain has a step with a custom decorator, or its module
+        imports what only Metaflow 2.16+ has. None: a plain-Metaflow base, kept imported."""
+        chain = [base]
+        seen: set[int] = set()
+        while chain:
+            current = chain.pop()
+            if id(current.stmt) in seen or len(seen) > 20:
+                continue
+            seen.add(id(current.stmt))
+            ns, cls = current.namespace, current.stmt
+            assert isinstance(cls, cst.ClassDef)
+            for item in cls.body.body:
+                if isinstance(item, cst.FunctionDef):
+                    for dec in item.decorators:
+                        target = self._resolve(ns, callee(dec))
+                        if is_generator(self.resolver, target) or self.is_mutator_class(
+                            target, bases=frozenset({"UserStepDecorator"})
+                        ):
+                            return f"its step {item.name.value} uses @{dotted_name(callee(dec))}"
+            for binding in ns.bindings.values():
+                if isinstance(binding, ImportFrom) and binding.module == METAFLOW:
+                    if binding.name in NEWER_METAFLOW:
+                        return f"its module imports {binding.name} from metaflow"
+            for arg in cls.bases:
+                inner = self._resolve(ns, arg.value)
+                if isinstance(inner, Defined) and isinstance(inner.stmt, cst.ClassDef):
+                    chain.append(inner)
+        return None
+
+    def find_custom_bases(self) -> Trigger | None:
+        """The first base class in another module that a class of the flow module derives
+        from and that must be flattened statically (`custom_base`), or None."""
+        for stmt in self.flow_ns.source.module.body:
+            if not isinstance(stmt, cst.ClassDef):
+                continue
+            for arg in stmt.bases:
+                target = self._resolve(self.flow_ns, arg.value)
+                if (
+                    isinstance(target, Defined)
+                    and isinstance(target.stmt, cst.ClassDef)
+                    and target.namespace is not self.flow_ns
+                ):
+                    why = self.custom_base(target)
+                    if why is not None:
+                        name = dotted_name(arg.value)
+                        return Trigger(self._where(self.flow_ns, arg), f"base class {name}: {why}")
+        return None
+
+
 def find_trigger(resolver: Resolver, flow_ns: Namespace, locator: Locator) -> Trigger | None:
     """Why the flow module needs expansion, or None: it compiles statically."""
     return Detector(resolver, flow_ns, locator).find()
+
+
+def find_custom_bases(
+    resolver: Resolver, flow_ns: Namespace, locator: Locator
+) -> Trigger | None:
+    """Why the flow module must have a base class flattened statically, or None."""
+    return Detector(resolver, flow_ns, locator).find_custom_bases()

@@ -1,12 +1,15 @@
-"""Base flow classes flattened into the flow class when the expansion is written out.
+"""Base flow classes in other modules flattened into the flow class.
 
-A base class in another module whose steps or class need expansion cannot stay imported:
-importing it would run its mutators again and need Metaflow 2.16+. So its members (steps,
-parameters, configs, helpers; the chain of its own bases too) are carried into the flow
-class, the ones the flow overrides left out, and the base is replaced by `FlowSpec`. What
-those members read from their module (imports, module-level helpers) is imported or copied
-alongside; the mutators and custom decorators they used are not, their effect being written
-out on each step. A base class that needs no expansion stays as it is, imported.
+A base class in another module that uses mutators or custom decorators cannot stay
+imported: importing it would run its mutators again and need Metaflow 2.16+. So its
+members (steps, parameters, configs, helpers; the chain of its own bases too) are carried
+into the flow class, the ones a more derived class overrides left out, and the base is
+replaced by `FlowSpec`. What those members read from their module is imported (imports) or
+copied (module-level helpers, with what they read in turn). After an expansion the
+mutators and custom decorators they used are not: their effect is written out on each step.
+Flattened statically (`inherit`), custom decorators stay on the carried steps, imported
+for the passes that inline them (which then drop those imports). A base class that needs
+neither stays as it is, imported.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from ...support.diagnostics import NOT_FLATTENED, Diagnostic
+from ...support.locate import Locator
 from ...support.namespace import (
     METAFLOW,
     Defined,
@@ -53,10 +58,14 @@ class Flattener:
         self.metaflow = metaflow
         self.added = added
         self.origin: dict[cst.CSTNode, Namespace] = {}
+        #: names a carried member reads that the flow module binds to something else
+        self.collisions: list[tuple[Namespace, str]] = []
 
-    def bases(self, cls: cst.ClassDef) -> tuple[Chain, list[cst.Arg]]:
-        """Base classes in other modules that need expansion are flattened into the flow
-        class (their members carried, the class based on FlowSpec); plain ones stay."""
+    def bases(
+        self, cls: cst.ClassDef, needs: Callable[[Defined], bool]
+    ) -> tuple[Chain, list[cst.Arg]]:
+        """Base classes in other modules that `needs` says must go are flattened into the
+        flow class (their members carried, the class based on FlowSpec); others stay."""
         flattened: Chain = []
         new_bases: list[cst.Arg] = []
         for arg in cls.bases:
@@ -65,7 +74,7 @@ class Flattener:
                 isinstance(target, Defined)
                 and isinstance(target.stmt, cst.ClassDef)
                 and target.namespace is not self.flow_ns
-                and self.detector.class_trigger(target.namespace, target.stmt) is not None
+                and needs(target)
             ):
                 chain = self._chain(target)
                 flattened.extend(chain)
@@ -85,60 +94,110 @@ class Flattener:
                 out.extend(self._chain(inner, depth + 1))
         return out
 
-    def imports(self, chain: Chain) -> None:
-        """The imports of flattened base modules that their carried members read."""
+    def imports(self, chain: Chain, keep_decorators: bool = False) -> None:
+        """What the carried members read from their modules: imports re-emitted, Metaflow
+        names imported, module-level helpers copied (with what they read in turn). Mutators
+        and custom decorators are left out after an expansion (their effect is written
+        out); with `keep_decorators` (a static flatten) the custom decorators are imported,
+        for the passes that inline them."""
+        in_chain = {id(cls) for _, cls in chain}
         for ns, cls in chain:
-            used = {
-                n.id for n in ast.walk(ast.parse(ns.source.module.code_for_node(cls)))
-                if isinstance(n, ast.Name)
-            }
-            for name in sorted(used):
-                binding = ns.bindings.get(name)
-                target = self.resolver.resolve(ns, name) if binding is not None else None
-                if self.detector.is_mutator_class(target) or (
-                    isinstance(target, Defined) and is_generator(self.resolver, target)
-                ):
-                    continue  # its work is written out; its module is not imported
-                if name in self.flow_ns.bindings and self.resolver.resolve(
-                    self.flow_ns, name
-                ) == self.resolver.resolve(ns, name):
-                    continue
-                carried = self.added.carried
-                if isinstance(binding, ImportFrom) and binding.module:
-                    if binding.module == METAFLOW:
-                        if binding.name not in EXPANSION_ONLY:
-                            self.metaflow(binding.name)
-                        continue
-                    alias = "" if binding.name == name else f" as {name}"
-                    carried.append(
-                        cst.parse_statement(f"from {binding.module} import {binding.name}{alias}")
-                    )
-                elif isinstance(binding, ImportModule):
-                    carried.append(cst.parse_statement(f"import {binding.dotted}"))
-                elif binding is not None and not isinstance(binding.stmt, cst.ClassDef):
-                    carried.append(binding.stmt)  # a module-level helper
+            todo = sorted(_read_names(ns.source.module.code_for_node(cls)))
+            seen: set[str] = set()
+            while todo:
+                name = todo.pop(0)
+                if name not in seen:
+                    seen.add(name)
+                    todo.extend(self._needed(ns, name, in_chain, keep_decorators))
+
+    def _needed(
+        self, ns: Namespace, name: str, in_chain: set[int], keep_decorators: bool
+    ) -> list[str]:
+        """Make `name`, as module `ns` binds it, readable in the flow module; the names a
+        copied helper reads in turn."""
+        binding = ns.bindings.get(name)
+        if binding is None:
+            return []  # a builtin, or a local of a method
+        target = self.resolver.resolve(ns, name)
+        if isinstance(target, Defined) and id(target.stmt) in in_chain:
+            return []  # a class of the chain itself: flattened
+        decorator = is_generator(self.resolver, target) or self.detector.is_mutator_class(
+            target, bases=frozenset({"UserStepDecorator"})
+        )
+        if self.detector.is_mutator_class(target) and not decorator:
+            return []  # a mutator: its work was written out
+        if decorator and not keep_decorators:
+            return []  # its work is written out; its module is not imported
+        if name in self.flow_ns.bindings:
+            if not _same(self.resolver.resolve(self.flow_ns, name), target):
+                self.collisions.append((ns, name))
+            return []
+        carried = self.added.carried
+        if isinstance(binding, ImportFrom) and binding.module:
+            if binding.module == METAFLOW:
+                if binding.name not in EXPANSION_ONLY:
+                    if self.metaflow(binding.name) != name:
+                        self.collisions.append((ns, name))
+                return []
+            alias = "" if binding.name == name else f" as {name}"
+            carried.append(
+                cst.parse_statement(f"from {binding.module} import {binding.name}{alias}")
+            )
+        elif isinstance(binding, ImportModule):
+            alias = "" if binding.dotted.split(".")[0] == name else f" as {name}"
+            carried.append(cst.parse_statement(f"import {binding.dotted}{alias}"))
+        elif decorator and ns.ref is not None:
+            # a custom decorator the base module defines: imported for the compile only
+            # (the passes that inline it drop the import)
+            carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}"))
+        else:  # a module-level helper, copied (in its module's order)
+            place = ns.source.module.body.index(binding.stmt)
+            self.added.definitions[(ns.source.display, place)] = binding.stmt
+            return sorted(_read_names(ns.source.module.code_for_node(binding.stmt)))
+        return []
+
+    def report(self, locator: Locator, where: cst.CSTNode) -> list[Diagnostic]:
+        """A located diagnostic per name the flow module binds differently."""
+        location = locator.locate(self.flow_ns.source, where)
+        unique = {(ns.source.display, name): None for ns, name in self.collisions}
+        return [
+            NOT_FLATTENED(
+                f"{name}, which the carried members of a base class read from {display}, is "
+                "bound to something else in the flow module: rename one of them",
+                location,
+            )
+            for display, name in unique
+        ]
 
     def members(self, own: set[str], chain: Chain) -> list[cst.BaseStatement]:
-        """The members inherited from the chain (most basic class first), but not those
-        named in `own` (the flow class's own, which override them); the first one carries a
-        comment saying where they come from."""
-        own = set(own)
+        """The members inherited from the chain, but not those named in `own` (the flow
+        class's own, which override them), nor those a more derived class of the chain
+        overrides; most basic class first, each class's first member with a comment saying
+        where they come from."""
+        winners: dict[str, int] = {}  # name -> index in the chain of the class defining it
+        for index, (_ns, base) in enumerate(chain):  # most derived first
+            for item in base.body.body:
+                for name in names_of(item):
+                    winners.setdefault(name, index)
         body: list[cst.BaseStatement] = []
-        for ns, base in reversed(chain):
+        for index in reversed(range(len(chain))):
+            ns, base = chain[index]
+            first = True
             for item in base.body.body:
                 names = names_of(item)
-                if not names or names & own:
+                if not names or names & own or any(winners[n] != index for n in names):
                     continue
-                own |= names
-                if isinstance(item, cst.FunctionDef):
-                    self.origin[item] = ns
                 member = item
-                if not body:
+                if first:
                     origin = ns.source.display.rsplit("/", 1)[-1]
                     note = f"# carried from {base.name.value} ({origin})"
-                    member = member.with_changes(
-                        leading_lines=[cst.EmptyLine(comment=cst.Comment(note))]
-                    )
+                    lines = [cst.EmptyLine(comment=cst.Comment(note))]
+                    if body:  # set apart from the members of the class before
+                        lines.insert(0, cst.EmptyLine(indent=False))
+                    member = member.with_changes(leading_lines=lines)
+                    first = False
+                if isinstance(member, cst.FunctionDef):
+                    self.origin[member] = ns
                 body.append(member)
         return body
 
@@ -165,3 +224,15 @@ def names_of(item: cst.CSTNode) -> set[str]:
             elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                 out.add(small.target.value)
     return out
+
+
+def _read_names(code: str) -> set[str]:
+    """The names a piece of code reads or binds (as Python's parser sees them)."""
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def _same(one: object, other: object) -> bool:
+    """Whether two resolved names are the same thing (a definition: the same statement)."""
+    if isinstance(one, Defined) and isinstance(other, Defined):
+        return one.stmt is other.stmt
+    return one == other

@@ -20,23 +20,17 @@ from ...support.namespace import (
     Defined,
     ImportFrom,
     ImportModule,
+    MetaflowName,
     Namespace,
     Resolver,
     alias_name,
     dotted_name,
 )
 from ...support.source import is_docstring
-from .detect import Detector
+from .detect import NEWER_METAFLOW, Detector
 
 #: Names from metaflow the compiled flow must not import (2.16+ only) once expanded.
-EXPANSION_ONLY = {
-    "FlowMutator",
-    "StepMutator",
-    "UserStepDecorator",
-    "user_step_decorator",
-    "USER_SKIP_STEP",
-    "config_expr",
-}
+EXPANSION_ONLY = NEWER_METAFLOW
 
 
 @dataclass
@@ -47,8 +41,23 @@ class AddedImports:
     metaflow: set[str] = field(default_factory=set)
     #: custom decorators a mutator added: local name -> (module, name)
     custom: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: statements a flattened base's members need (imports, module-level helpers)
+    #: imports a flattened base's members need
     carried: list[cst.BaseStatement] = field(default_factory=list)
+    #: module-level helpers they read, copied: (module shown, place in it) -> statement
+    definitions: dict[tuple[str, int], cst.BaseStatement] = field(default_factory=dict)
+
+
+def metaflow_local(name: str, flow_ns: Namespace, resolver: Resolver, added: AddedImports) -> str:
+    """The local name the output uses for Metaflow's `name` (imported when missing, under
+    `metaflow_<name>` when the flow module binds `name` to something else)."""
+    if flow_ns.bindings.get(name) is None:
+        added.metaflow.add(name)
+        return name
+    if resolver.resolve(flow_ns, name) == MetaflowName(name):
+        return name
+    alias = f"metaflow_{name}"
+    added.metaflow.add(f"{name} as {alias}")
+    return alias
 
 
 def fix_imports(
@@ -81,7 +90,7 @@ def fix_imports(
         if new is not None:
             body.append(new)
     extra: list[cst.BaseStatement] = []
-    if added.metaflow:
+    if added.metaflow and not _merge_metaflow(body, added.metaflow):
         names = ", ".join(sorted(added.metaflow))
         extra.append(cst.parse_statement(f"from metaflow import {names}"))
     for local, (mod, name) in sorted(added.custom.items()):
@@ -99,8 +108,45 @@ def fix_imports(
             at = i + 1
         elif not _is_future(stmt):
             break
+    previous = None
+    for (origin, _), stmt in sorted(added.definitions.items()):
+        lines = [cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)]
+        if origin != previous:
+            lines.append(cst.EmptyLine(comment=cst.Comment(f"# carried by decoflow from {origin}")))
+            previous = origin
+        extra.append(stmt.with_changes(leading_lines=lines))
     body[at:at] = extra
     return module.with_changes(body=body)
+
+
+def _merge_metaflow(body: list[cst.BaseStatement], names: set[str]) -> bool:
+    """Add `names` to the module's own one-line `from metaflow import ...` (kept sorted if
+    it was), as a user would; False when there is none to add them to."""
+    for i, stmt in enumerate(body):
+        if not (is_import(stmt) and len(stmt.body) == 1):
+            continue
+        small = stmt.body[0]
+        if (
+            isinstance(small, cst.ImportFrom)
+            and small.relative == ()
+            and small.module is not None
+            and dotted_name(small.module) == METAFLOW
+            and not isinstance(small.names, cst.ImportStar)
+            and small.lpar is None
+        ):
+            written = [
+                cst.Module(body=[]).code_for_node(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+                for a in small.names
+            ]
+            merged = written + sorted(names - set(written))
+            if written == sorted(written):
+                merged.sort()
+            new = cst.parse_statement(f"from metaflow import {', '.join(merged)}")
+            body[i] = new.with_changes(
+                leading_lines=stmt.leading_lines, trailing_whitespace=stmt.trailing_whitespace
+            )
+            return True
+    return False
 
 
 def _is_future(stmt: cst.CSTNode) -> bool:

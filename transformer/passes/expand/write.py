@@ -48,7 +48,7 @@ from ...support.namespace import (
 from ...support.source import SourceFile, is_docstring
 from .detect import CONFIG_CALLS, Detector, callee, is_generator
 from .flatten import Chain, Flattener, assigned
-from .imports import AddedImports, fix_imports
+from .imports import AddedImports, fix_imports, metaflow_local
 
 
 def _kw(name: str, src: str) -> str:
@@ -93,15 +93,7 @@ class StaticWriter:
 
     def _metaflow(self, name: str) -> str:
         """The local name the output uses for Metaflow's `name` (imported when missing)."""
-        bound = self.flow_ns.bindings.get(name)
-        if bound is None:
-            self.added.metaflow.add(name)
-            return name
-        if self.resolver.resolve(self.flow_ns, name) == MetaflowName(name):
-            return name
-        alias = f"metaflow_{name}"
-        self.added.metaflow.add(f"{name} as {alias}")
-        return alias
+        return metaflow_local(name, self.flow_ns, self.resolver, self.added)
 
     def _custom_name(self, user, where: Location) -> str | None:
         qualname = user.qualname or ""
@@ -308,6 +300,10 @@ class StaticWriter:
 
     # -- the module ---------------------------------------------------------------------------
 
+    def _needs_expansion(self, base: Defined) -> bool:
+        """Whether a base class in another module uses mutators or configs (flattened)."""
+        return self.detector.class_trigger(base.namespace, base.stmt) is not None
+
     def write(self) -> str:
         """The flow module, written out (or CompileError: what cannot be written)."""
         body: list[cst.BaseStatement] = []
@@ -320,9 +316,10 @@ class StaticWriter:
                     continue  # a mutator defined in the flow file (a class-based decorator,
                     # also a StepMutator, stays): its work is written out
                 if stmt.name.value == self.x.flow_name:
-                    chain, bases = self.flattener.bases(stmt)
+                    chain, bases = self.flattener.bases(stmt, self._needs_expansion)
                     if chain:
                         self.flattener.imports(chain)
+                        self.diagnostics += self.flattener.report(self.locator, stmt)
                     stmt = stmt.with_changes(
                         decorators=self._flow_decorators(stmt),
                         bases=bases,

@@ -1,0 +1,151 @@
+"""Pass 1, expand, for flows that need no Metaflow: base classes in other modules.
+
+A base class whose steps use custom decorators (or whose module imports what only Metaflow
+2.16+ has) is flattened into the flow class by reading files only: no child process, no
+import of Metaflow or of the user's modules. A base written with Metaflow alone stays
+imported. (Flows built by mutators and configs: tests/test_expansion*.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from decoflow.transformer import CompileError, CompileOptions, compile_file
+
+BASE = '''
+import sys
+
+from metaflow import FlowSpec, Parameter, project, step
+
+from decos import tagged
+
+sys.exit("basesteps was imported")
+
+PREFIX = "hello"
+
+
+def greet(name):
+    return f"{PREFIX}, {name}"
+
+
+@project(name="demo")
+class BaseFlow(FlowSpec):
+    who = Parameter("who", default="world")
+
+    @tagged
+    @step
+    def start(self):
+        self.greeting = greet(self.who)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print(self.greeting)
+'''
+
+DECOS = '''
+import sys
+
+from metaflow import user_step_decorator
+
+sys.exit("decos was imported")
+
+
+@user_step_decorator
+def tagged(step_name, flow, inputs=None, attributes=None):
+    print("tagged", step_name)
+    yield
+'''
+
+FLOW = '''
+from metaflow import step
+
+from basesteps import BaseFlow
+
+
+class F(BaseFlow):
+    @step
+    def end(self):
+        print("own end", self.greeting)
+
+
+if __name__ == "__main__":
+    F()
+'''
+
+
+def _project(tmp_path: Path, flow: str = FLOW, base: str = BASE) -> Path:
+    (tmp_path / "basesteps.py").write_text(textwrap.dedent(base))
+    (tmp_path / "decos.py").write_text(textwrap.dedent(DECOS))
+    path = tmp_path / "flow.py"
+    path.write_text(textwrap.dedent(flow))
+    return path
+
+
+def test_a_base_with_custom_decorators_is_flattened_without_process_or_import(
+    tmp_path: Path,
+) -> None:
+    """Compiled in a fresh interpreter: neither Metaflow, nor the expansion's child-process
+    support, nor the user's modules (which would exit) are imported."""
+    flow = _project(tmp_path)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from decoflow.transformer import CompileOptions, compile_file
+        code = compile_file({str(flow)!r}, CompileOptions())
+        loaded = sorted(
+            m for m in sys.modules
+            if m.split(".")[0] in ("metaflow", "basesteps", "decos")
+            or m.startswith("decoflow.transformer.expansion")
+        )
+        print(json.dumps({{"code": code, "loaded": loaded}}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    result = json.loads(done.stdout)
+    assert result["loaded"] == []
+    code = result["code"]
+    for banned in ("basesteps import", "import basesteps", "decos import", "user_step_decorator"):
+        assert banned not in code
+    assert "class F(FlowSpec):" in code
+    assert '@project(name="demo")\nclass F(FlowSpec):' in code  # inherited natively too
+    assert 'who = Parameter("who", default="world")' in code
+    assert 'print("tagged", step_name)' in code  # the inherited step's decorator, inlined
+    assert 'print("own end", self.greeting)' in code and "print(self.greeting)\n" not in code
+    assert 'PREFIX = "hello"' in code and "def greet(name):" in code
+    assert "sys.exit" not in code
+
+
+def test_a_plain_metaflow_base_stays_imported(tmp_path: Path) -> None:
+    base = """
+    from metaflow import FlowSpec, step
+
+
+    class BaseFlow(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+    """
+    flow = _project(tmp_path, FLOW, base)
+    assert compile_file(flow, CompileOptions()) == flow.read_text()
+
+
+def test_a_name_the_flow_binds_differently_is_a_located_error(tmp_path: Path) -> None:
+    own_greet = "def greet():\n    return 0\n\n\nclass F(BaseFlow):"
+    flow = _project(tmp_path, FLOW.replace("class F(BaseFlow):", own_greet))
+    with pytest.raises(CompileError) as err:
+        compile_file(flow, CompileOptions())
+    [diag] = err.value.diagnostics
+    assert diag.code == "DF507"
+    assert diag.format().startswith("flow.py:11:1: DF507 greet, which the carried members")
