@@ -196,7 +196,14 @@ def _write_plain(copied: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("flow", FIXTURE_FLOWS, ids=_fixture_id)
+#: Fixture folders whose flows inherit custom-decorated steps from base classes in other
+#: modules: without their own decorators they are still compiled (the bases flattened).
+INHERITING = {"inherited"}
+
+
+@pytest.mark.parametrize(
+    "flow", [f for f in FIXTURE_FLOWS if f.parent.name not in INHERITING], ids=_fixture_id
+)
 def test_plain_fixture_compiles_to_itself(flow: Path, tmp_path: Path) -> None:
     """The fixture flow with its custom decorators stripped compiles to its own text."""
     copied, output = _copy_and_compile(flow, tmp_path / "src", source=_write_plain)
