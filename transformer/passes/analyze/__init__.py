@@ -217,7 +217,7 @@ def analyze_uses(
 ) -> Analyses:
     """Every decorator used in `sites`, analysed once, and every use checked; a problem in a
     decorator's definition gets a note naming a use of it in the flow. `mutators_applied`:
-    the flow was expanded (pass 1b), its mutators' work written out as decorator lines."""
+    the flow was expanded (pass 1, expand), its mutators' work written out as decorator lines."""
     infos: dict[tuple[str, str], GeneratorInfo | ClassInfo] = {}
     diagnostics: list[Diagnostic] = []
     failed: set[tuple[str, str]] = set()

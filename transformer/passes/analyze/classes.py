@@ -117,7 +117,7 @@ class ClassInfo:
     has_pre_code: bool
     may_not_yield: bool
     # the classes of its chain that are also StepMutators, their mutate applied by the
-    # expansion (pass 1b): carried without it (carry/classes)
+    # expansion (pass 1, expand): carried without it (carry/classes)
     mutators: tuple[str, ...] = ()
 
     is_class = True

@@ -29,7 +29,7 @@ from .carrier import Carrier
 
 BASE = "DecoflowStepDecorator"
 #: What a class that is also a StepMutator does at deploy time: applied by the expansion
-#: (pass 1b), so left out of the carried class with its StepMutator base.
+#: (pass 1, expand), so left out of the carried class with its StepMutator base.
 MUTATOR_METHODS = frozenset({"pre_mutate", "mutate"})
 
 
