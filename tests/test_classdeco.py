@@ -36,7 +36,7 @@ def test_with_a_class_on_every_step(tmp_path: Path) -> None:
     out.mkdir()
     compiled = out / "skipflow.py"
     compiled.write_text(compile_file(flow, CompileOptions(with_specs=(spec,))), encoding="utf-8")
-    assert "start_trace = Trace(label='w')" in compiled.read_text(encoding="utf-8")
+    assert 'start_trace = Trace(label="w")' in compiled.read_text(encoding="utf-8")
     for python in (sys.executable, old_python()):
         run = run_flow(
             compiled, python=python, workdir=tmp_path / f"runs-{Path(python).parent.parent.name}"
