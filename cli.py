@@ -179,10 +179,11 @@ def evaluation_options(func: F) -> F:
 
 
 def _evaluation(python, configs, config_values, timeout) -> Evaluation:
-    from decoflow.project import absolute
+    from decoflow.project import absolute, interpreter_path
 
+    named_by_path = python and ("/" in python or python[0] == ".")
     return Evaluation(
-        python=str(absolute(python)) if python and ("/" in python or python[0] == ".") else python,
+        python=str(interpreter_path(python)) if named_by_path else python,
         configs=tuple((name, str(absolute(file))) for name, file in configs),
         config_values=tuple((name, value) for name, value in config_values),
         timeout=timeout,

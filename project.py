@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .transformer.support.paths import PYPROJECT, absolute, find_root
+from .transformer.support.paths import PYPROJECT, absolute, find_root, interpreter_path
 
 SECTION = "decoflow"
 KNOWN_KEYS = ("flows", "out-dir", "with", "python", "expansion-timeout", "config", "config-value")
@@ -134,7 +134,7 @@ def load_config(root: Path | str) -> ProjectConfig:
     if python is not None and (not isinstance(python, str) or not python.strip()):
         raise ConfigError(f"{pyproject}: [tool.decoflow] `python` must be a non-empty string")
     if python is not None and ("/" in python or python.startswith(".")):
-        python = str(absolute(root / python))
+        python = str(interpreter_path(root / python))
     timeout = section.get("expansion-timeout")
     number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
     if timeout is not None and (not number or timeout <= 0):

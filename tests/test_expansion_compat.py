@@ -46,3 +46,54 @@ def test_older_metaflow_refused() -> None:
     )
     assert proc.returncode == 1
     assert "Unsupported: metaflow 2.15.21" in proc.stderr and "older than 2.16" in proc.stderr
+
+
+MUTATED_FLOW = """\
+from metaflow import FlowMutator, FlowSpec, step
+
+
+class add_retry(FlowMutator):
+    def mutate(self, mutable_flow):
+        for _, s in mutable_flow.steps:
+            s.add_decorator("retry", deco_kwargs={"times": 1})
+
+
+@add_retry
+class MutFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_python_of_a_virtual_environment_keeps_its_metaflow(tmp_path) -> None:
+    """`--python VENV/bin/python` and `[tool.decoflow] python`: a venv's interpreter is a
+    symlink to the base interpreter; following it would lose the venv's Metaflow (DF501)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    python = Path(mf216_python())
+    assert python.is_symlink() or python.resolve() != python  # what the bug needs
+    (tmp_path / "flow.py").write_text(MUTATED_FLOW, encoding="utf-8")
+    link = tmp_path / "py216"
+    os.symlink(python.parent.parent, link)  # a relative path through a symlinked venv
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    decoflow = [sys.executable, "-m", "decoflow", "compile", "flow.py", "-o", "out.py"]
+    for extra, pyproject in (
+        (["--python", str(python)], None),
+        (["--python", "py216/bin/python"], None),
+        ([], '[tool.decoflow]\npython = "py216/bin/python"\n'),
+    ):
+        if pyproject:
+            (tmp_path / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+        proc = subprocess.run(
+            [*decoflow, *extra], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+        )
+        assert proc.returncode == 0, (extra, proc.stderr)
+        out = (tmp_path / "out.py").read_text(encoding="utf-8")
+        assert "evaluated with Metaflow 2.16.0" in out and "@retry(times=1)" in out

@@ -19,6 +19,13 @@ def absolute(path: Path | str) -> Path:
     return path.resolve() if path.exists() else path
 
 
+def interpreter_path(path: Path | str) -> Path:
+    """An absolute interpreter path with its symlinks kept: a virtual environment's
+    `bin/python` is a symlink to the base interpreter, and resolving it would leave the
+    environment (and the Metaflow installed there) behind."""
+    return Path(os.path.abspath(os.fspath(path)))
+
+
 def find_root(start: Path | str) -> Path:
     """The nearest folder at or above `start` holding pyproject.toml or .git, else `start`.
 
