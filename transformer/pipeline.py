@@ -206,7 +206,8 @@ class Compilation:
         statically."""
         from .passes.expand import find_trigger
 
-        return find_trigger(self.resolver, self.flow_ns, self.locator)
+        specs = tuple(self.options.with_specs)
+        return find_trigger(self.resolver, self.flow_ns, self.locator, specs)
 
     def analyse(self) -> Analysed:
         """Passes 2 to 4 (discover, attach, analyze): everything before the output is

@@ -245,9 +245,21 @@ class Detector:
         return None
 
 
-def find_trigger(resolver: Resolver, flow_ns: Namespace, locator: Locator) -> Trigger | None:
-    """Why the flow module needs expansion, or None: it compiles statically."""
-    return Detector(resolver, flow_ns, locator).find()
+def find_trigger(
+    resolver: Resolver, flow_ns: Namespace, locator: Locator, with_specs: tuple[str, ...] = ()
+) -> Trigger | None:
+    """Why the flow module needs expansion, or None: it compiles statically. A `--with`
+    spec naming a mutator (a class-based decorator that is also a StepMutator) needs it
+    too: Metaflow runs its mutate as the flow loads."""
+    detector = Detector(resolver, flow_ns, locator)
+    found = detector.find()
+    for spec in with_specs if found is None else ():
+        module, _, name = spec.split(":", 1)[0].rpartition(".")
+        ns = resolver.namespace_of(module) if module else None
+        if isinstance(ns, Namespace) and name in ns.bindings:
+            if detector.is_trigger_class(detector._resolve(ns, cst.Name(name))):
+                return Trigger(Location(flow_ns.source.display, 1, 1), f"--with {spec}")
+    return found
 
 
 def find_custom_bases(
