@@ -62,6 +62,9 @@ PATTERNS = [
     ),
     # --with together with a mutator (attached before mutate: IGNORE keeps it)
     Pattern("with-and-mutator", "robust", "robustflow.py", with_specs=("retry:times=4",)),
+    # a flow mutator on a flow whose base class (another module) has custom decorators on
+    # its steps: the base flattened, the mutator's @retry on the inherited steps too
+    Pattern("mutator-over-custom-base", "mixedbase", "mixedflow.py"),
 ]
 
 

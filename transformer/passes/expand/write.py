@@ -301,8 +301,14 @@ class StaticWriter:
     # -- the module ---------------------------------------------------------------------------
 
     def _needs_expansion(self, base: Defined) -> bool:
-        """Whether a base class in another module uses mutators or configs (flattened)."""
-        return self.detector.class_trigger(base.namespace, base.stmt) is not None
+        """Whether a base class in another module must be flattened: it uses mutators or
+        configs, or custom decorators (which its carried steps get written out too), or
+        its module imports what only Metaflow 2.16+ has."""
+        detector = self.detector
+        return (
+            detector.class_trigger(base.namespace, base.stmt) is not None
+            or detector.custom_base(base) is not None
+        )
 
     def write(self) -> str:
         """The flow module, written out (or CompileError: what cannot be written)."""
