@@ -144,6 +144,45 @@ def test_stdin_diagnostics_name_stdin(project: Path) -> None:
     assert "<stdin>:" in result.stderr
 
 
+MUTATED = """\
+from metaflow import FlowMutator, FlowSpec, step
+
+
+class add_retry(FlowMutator):
+    def mutate(self, mutable_flow):
+        for _, s in mutable_flow.steps:
+            s.add_decorator("retry", deco_kwargs={"times": TIMES})
+
+
+@add_retry
+class MutFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_stdin_with_a_mutator_evaluates_the_text_read(project: Path) -> None:
+    """A flow read from stdin that needs Metaflow's evaluation: the child runs the text given
+    (an editor's unsaved buffer), not the file named by --stdin-filename, nor fails without one
+    (it used to import the file on disk: a silently stale output, or DF504)."""
+    (project / "mutflow.py").write_text(MUTATED.replace("TIMES", "1"), encoding="utf-8")
+    edited = MUTATED.replace("TIMES", "3")
+    for args in (("--stdin-filename", "mutflow.py"), ()):
+        result = run("compile", "-", *args, input=edited)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.count("@retry(times=3)") == 2, result.stdout
+
+    broken = edited.replace("for _, s", "raise ValueError('edited')\n        for _, s")
+    result = run("compile", "-", "--stdin-filename", "mutflow.py", input=broken)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "mutflow.py:6:9: DF502" in result.stderr and "ValueError: edited" in result.stderr
+
+
 # -- configured builds ----------------------------------------------------------------------
 
 

@@ -107,7 +107,7 @@ def evaluate(request, index, version):
     module_name = stem if stem not in sys.modules else f"_decoflow_flow_{index}_{stem}"
     cls = None
     try:
-        module, classes = mfcompat.load_flow(path, module_name)
+        module, classes = mfcompat.load_flow(path, module_name, request.get("source"))
         wanted = request.get("flow_class")
         if wanted:
             classes = [c for c in classes if c.__name__ == wanted]

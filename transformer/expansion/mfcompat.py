@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
+import linecache
 import os
 import sys
+import types
 
 MIN_VERSION = (2, 16, 0)
 
@@ -72,14 +74,25 @@ def check() -> str:
 # --- the flow class ---------------------------------------------------------------------
 
 
-def load_flow(path: str, module_name: str):
-    """Import the flow file as `module_name` (not __main__: its `Flow()` must not run)."""
+def load_flow(path: str, module_name: str, source: str | None = None):
+    """Import the flow file as `module_name` (not __main__: its `Flow()` must not run).
+
+    `source`: the text decoflow compiles (read from stdin, or the file as it was read), run in
+    place of what is on disk at `path`, which may differ or not exist. linecache holds it, so
+    tracebacks and `inspect` read the same text."""
     from metaflow import FlowMutator, FlowSpec
 
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    if source is None:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = types.ModuleType(module_name)
+        module.__file__ = path
+        sys.modules[module_name] = module
+        linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+        exec(compile(source, path, "exec"), module.__dict__)
     found = []
     for _, obj in inspect.getmembers(module):
         if isinstance(obj, FlowMutator):

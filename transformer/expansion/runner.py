@@ -69,6 +69,7 @@ class FlowRequest:
     mutator or config use found statically) and `blame_name` (e.g. `@robust_flow`)."""
 
     path: Path
+    source: str | None = None  # the text compiled, run in place of the file on disk
     configs: tuple[tuple[str, str], ...] = ()
     config_values: tuple[tuple[str, str], ...] = ()
     with_specs: tuple[str, ...] = ()
@@ -80,6 +81,7 @@ class FlowRequest:
     def payload(self) -> dict:
         return {
             "path": str(self.path),
+            "source": self.source,
             "configs": [list(p) for p in self.configs],
             "config_values": [list(p) for p in self.config_values],
             "with": list(self.with_specs),

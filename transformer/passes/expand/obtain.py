@@ -23,6 +23,7 @@ def flow_request(source: SourceFile, options, trigger: Trigger):
 
     return FlowRequest(
         path=source.path,
+        source=source.text,
         configs=tuple(options.configs),
         config_values=tuple(options.config_values),
         with_specs=tuple(options.with_specs),
