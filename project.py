@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -334,6 +335,7 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
     its entry in the cache depends on it). A single flow takes the same path, so that its
     expansion is known too.
     """
+    _start_child_ahead(tasks)
     from .transformer.passes import expand
 
     # Expansions are kept for one batch only: a later batch in the same process (an API
@@ -343,6 +345,55 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
         return _compile_expanding(tasks, jobs)
     finally:
         expand.PRELOADED.clear()
+        if "decoflow.transformer.expansion.runner" in sys.modules:
+            from .transformer.expansion.runner import discard_spare
+
+            discard_spare()  # started ahead for nothing: the real detection said no
+
+
+#: Words without which a flow cannot need expansion (what `passes/expand/detect.py` looks
+#: for); a UserStepDecorator counts only beside a `mutate`/`pre_mutate` (a dual class).
+_MAY_EXPAND = re.compile(rb"\b(?:FlowMutator|StepMutator|Config|config_expr)\b")
+_DUAL = re.compile(rb"\bUserStepDecorator\b")
+_MUTATE = re.compile(rb"\bdef\s+(?:pre_)?mutate\b")
+_LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+\.?|import[ \t]+)([A-Za-z_]\w*)", re.M)
+
+
+def may_need_expansion(path: Path, text: str | None = None) -> bool:
+    """A cheap textual guess (no parsing) whether a flow needs Metaflow to evaluate it: one of
+    the words of mutators and configs in the flow or in a module beside it that it imports.
+    Only used to start the Metaflow child early; `passes/expand/detect.py` decides."""
+    try:
+        data = path.read_bytes() if text is None else text.encode("utf-8", "replace")
+    except OSError:
+        return False
+    texts = [data]
+    for name in dict.fromkeys(_LOCAL_IMPORT.findall(data)):
+        local = name.decode()
+        for candidate in (path.parent / f"{local}.py", path.parent / local / "__init__.py"):
+            try:
+                texts.append(candidate.read_bytes())
+            except OSError:
+                continue
+            break
+    return any(
+        _MAY_EXPAND.search(t) or (_DUAL.search(t) and _MUTATE.search(t)) for t in texts
+    )
+
+
+def _start_child_ahead(tasks: Sequence[Task]) -> None:
+    """When a flow of the batch looks like it needs expansion, start the Metaflow child now:
+    it imports Metaflow (~0.7 s) while this process imports libcst and compiles."""
+    if os.environ.get("DECOFLOW_NO_PRESTART"):
+        return
+    for task in tasks:
+        if may_need_expansion(task.path, task.text):
+            from .transformer.expansion.runner import choose_python, prestart
+
+            python, _ = choose_python(task.options.python)
+            if python:
+                prestart(python)
+            return
 
 
 def _compile_expanding(tasks: Sequence[Task], jobs: int | None) -> list[Outcome]:

@@ -215,11 +215,15 @@ def main():
         channel.write(json.dumps(payload) + "\n")
         channel.flush()
 
-    request = json.load(sys.stdin)
+    # Metaflow is imported before the request is read: a child started ahead imports it
+    # while the parent is still compiling.
     try:
         version = mfcompat.check()
     except mfcompat.Unsupported as exc:
         send({"event": "unsupported", "message": str(exc), "python": sys.executable})
+        return
+    request = json.loads(sys.stdin.readline() or "null")
+    if request is None:  # the parent discarded it (no flow needed it)
         return
     send({"event": "ready", "metaflow_version": version, "python": sys.executable})
     timeout = request.get("timeout")
@@ -233,6 +237,12 @@ def main():
             send({"event": "done", "index": index, "ok": False, "phase": "describe",
                   "type": "TypeError", "timeout": False, "frames": [],
                   "message": f"cannot report the expanded flow: {exc}"})
+    # The last answer is sent: end now, without the interpreter's slow wind-down (the
+    # parent stops reading after the last answer and would kill it anyway).
+    channel.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ remaining flows.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,27 +188,41 @@ def show_printed(request: FlowRequest, text: str) -> None:
 
 
 class _Child:
-    def __init__(self, python: str, requests: list[FlowRequest], timeout: float, tmp: str) -> None:
+    """One child process; it imports Metaflow at once, then waits for its request (`send`),
+    so it can be started ahead (`prestart`) while the parent is still compiling."""
+
+    def __init__(self, python: str, tmp: str) -> None:
         read_fd, write_fd = os.pipe()
+        self.tmp = tmp
         self.log = open(os.path.join(tmp, "child.txt"), "wb")  # noqa: SIM115 - closed in close()
         env = dict(os.environ)
         env.setdefault("USERNAME", env.get("USER") or "decoflow")
         env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [python, str(CHILD), str(write_fd), tmp],
-            stdin=subprocess.PIPE,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,),
-            env=env,
-        )
-        os.close(write_fd)
+        try:
+            self.proc = subprocess.Popen(
+                [python, str(CHILD), str(write_fd), tmp],
+                stdin=subprocess.PIPE,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                env=env,
+            )
+        except BaseException:
+            os.close(read_fd)
+            self.log.close()
+            raise
+        finally:
+            os.close(write_fd)
         self.fd = read_fd
         self.buffer = b""
+
+    def send(self, requests: list[FlowRequest], timeout: float) -> None:
+        """The request: one JSON line (the child reads a line, not to end of file: a forked
+        worker holding the pipe's other end cannot keep it waiting)."""
         payload = {"flows": [r.payload() for r in requests], "timeout": timeout}
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps(payload).encode())
+            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
             self.proc.stdin.close()
         except BrokenPipeError:
             pass
@@ -235,7 +251,45 @@ class _Child:
             code = self.proc.wait()
         os.close(self.fd)
         self.log.close()
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
         return code
+
+
+#: Children started ahead by `prestart`, by interpreter (at most one each; this process only).
+_SPARE: dict[str, _Child] = {}
+_SPARE_OWNER: list[int] = []
+
+
+def prestart(python: str) -> None:
+    """Start a child for `python` now: it imports Metaflow while this process goes on
+    compiling. The next `expand` for that interpreter takes it; `discard_spare` (also at
+    exit) ends it when no flow turned out to need it. Failing to start is not an error here:
+    `expand` starts one (and reports) as before."""
+    if python in _SPARE:
+        return
+    tmp = tempfile.mkdtemp(prefix="decoflow-expand-")
+    try:
+        _SPARE[python] = _Child(python, tmp)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if not _SPARE_OWNER:
+        _SPARE_OWNER.append(os.getpid())
+        atexit.register(discard_spare)
+
+
+def discard_spare() -> None:
+    """End (and reap) the children started ahead and not used; nothing in a forked worker."""
+    if _SPARE_OWNER and _SPARE_OWNER[0] != os.getpid():
+        return
+    while _SPARE:
+        _, child = _SPARE.popitem()
+        child.close(kill=True)
+        shutil.rmtree(child.tmp, ignore_errors=True)
 
 
 def expand(
@@ -254,17 +308,30 @@ def expand(
             outcome.diagnostics.append(_unsupported(outcome.request, why, display))
         return outcomes
     pending = list(range(len(requests)))
-    with tempfile.TemporaryDirectory(prefix="decoflow-expand-") as tmp:
+    spare = _SPARE.pop(python, None) if _SPARE_OWNER == [os.getpid()] else None
+    tmp = spare.tmp if spare is not None else tempfile.mkdtemp(prefix="decoflow-expand-")
+    try:
         while pending:
-            pending = _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
+            pending = _run_batch(
+                python, requests, outcomes, pending, options, display, show, tmp, spare
+            )
+            spare = None
+    finally:
+        if spare is not None:
+            spare.close(kill=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return outcomes
 
 
-def _run_batch(python, requests, outcomes, pending, options, display, show, tmp) -> list[int]:
-    """Run one child over `pending`; returns the indices left when it had to be killed."""
+def _run_batch(
+    python, requests, outcomes, pending, options, display, show, tmp, spare=None
+) -> list[int]:
+    """Run one child over `pending` (`spare`: one started ahead, else a new one); returns the
+    indices left when it had to be killed."""
     batch = [requests[i] for i in pending]
     try:
-        child = _Child(python, batch, options.timeout, tmp)
+        child = spare if spare is not None else _Child(python, tmp)
+        child.send(batch, options.timeout)
     except OSError as err:
         for i in pending:
             why = f"{python} cannot be started ({err.strerror or err})"
@@ -273,7 +340,7 @@ def _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
     current: int | None = None
     started = time.monotonic()
     done: set[int] = set()
-    killed = False
+    killed = finished = False
     try:
         while True:
             if current is None:  # starting up (importing metaflow) or between flows
@@ -311,8 +378,13 @@ def _run_batch(python, requests, outcomes, pending, options, display, show, tmp)
                     )
                 done.add(index)
                 current = None
+                if len(done) == len(pending):
+                    # Every answer is in: do not wait for the child to wind down (its
+                    # interpreter's exit costs ~0.1 s); it is killed and reaped below.
+                    finished = True
+                    break
     finally:
-        code = child.close(kill=killed)
+        code = child.close(kill=killed or finished)
     if current is not None and current not in done:
         request = requests[current]
         local = pending.index(current)
