@@ -94,15 +94,4 @@ def decoflow_transition(flow, next_args, ran):
     elif next_args == True or next_args == {}:  # noqa: E712 (Metaflow compares with ==)
         decoflow_next_with(flow, {}, renew=True)
     else:
-        decoflow_next_invalid(flow, next_args)
-
-
-def decoflow_next_invalid(flow, next_args):
-    """The step's own self.next(...) fails as Metaflow does with arguments it cannot use."""
-
-    def next_invalid(*targets, **written):
-        del flow.next
-        message = "Invalid value passed to self.next; expected bool or a dictionary; got: %s"
-        raise RuntimeError(message % next_args)  # as Metaflow: a tuple fails it (TypeError)
-
-    flow.next = next_invalid
+        decoflow_next_with(flow, next_args)  # fails there, as in Metaflow

@@ -10,10 +10,13 @@ stay its literal `self.next(...)` (Metaflow builds the graph from it). The overr
 on the flow object as a plain function named `next`: Metaflow does not persist functions as
 artifacts, and the override removes itself when the literal `self.next(...)` calls it.
 
-`decoflow_replace` follows Metaflow's rules for what a replacement returns: True, None or
-False -> the step's own `self.next`; a non-empty dict -> `self.next(<the step's targets>,
-**dict)`. A replacement that calls `self.next` itself keeps that transition (unless it also
-returns True or a dict, which takes the transition again). Metaflow 2.19 fails a task whose
+`decoflow_replace` follows Metaflow's rules for what a replacement returns: a value equal to
+True, None or False -> the step's own `self.next`; a non-empty dict -> `self.next(<the step's
+targets>, **dict)`; anything else fails when the step's `self.next` is reached (after the
+decorators' code, as Metaflow checks it; never at the end step, which has no transition),
+with Metaflow's message formatted as Metaflow formats it (`%`: a tuple fails with TypeError).
+A replacement that calls `self.next` itself keeps that transition (unless it also returns
+True or a dict, which takes the transition again). Metaflow 2.19 fails a task whose
 replacement returns None without calling `self.next`; decoflow lets it transition as the
 step would (a replacement "cannot modify the flow's control logic").
 
@@ -28,6 +31,9 @@ def decoflow_next_with(flow, next_args, renew=False):
 
     def next_with(*targets, **written):
         del flow.next
+        if not isinstance(next_args, dict):
+            message = "Invalid value passed to self.next; expected bool or a dictionary; got: %s"
+            raise RuntimeError(message % next_args)
         if renew:
             flow._transition = None
         type(flow).next(flow, *targets, **(next_args or written))
@@ -51,11 +57,11 @@ def decoflow_replace(flow, replacement, *inputs):
     taken = flow._transition is not before  # the replacement called self.next itself
     if isinstance(result, dict):
         decoflow_next_with(flow, result, renew=taken)
-    elif result is True:
+    elif result == True:  # noqa: E712
         if taken:
             decoflow_next_with(flow, {}, renew=True)
     elif result is not None:
-        raise RuntimeError(f"Invalid value passed to self.next; expected bool or a dictionary; got: {result}")
+        decoflow_next_with(flow, result)
     elif taken:
         decoflow_next_done(flow)
 

@@ -183,6 +183,17 @@ CASES: list[Case] = [
         source_lacks=("import inspect", "getsource(", "source_of("),
     ),
     Case(
+        "fidelity",
+        "replacereturnflow.py",
+        source_lacks=("from replacedecos", "user_step_decorator"),
+    ),
+    Case(
+        "fidelity",
+        "replacetupleflow.py",
+        failing_steps=frozenset({"start"}),
+        run_fails=True,
+    ),
+    Case(
         "helpers",
         "helpersflow.py",
         source_lacks=("unused_helper_do_not_carry",),

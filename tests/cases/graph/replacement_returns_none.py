@@ -45,6 +45,9 @@ def decoflow_next_with(flow, next_args, renew=False):
 
     def next_with(*targets, **written):
         del flow.next
+        if not isinstance(next_args, dict):
+            message = "Invalid value passed to self.next; expected bool or a dictionary; got: %s"
+            raise RuntimeError(message % next_args)
         if renew:
             flow._transition = None
         type(flow).next(flow, *targets, **(next_args or written))
@@ -68,11 +71,11 @@ def decoflow_replace(flow, replacement, *inputs):
     taken = flow._transition is not before  # the replacement called self.next itself
     if isinstance(result, dict):
         decoflow_next_with(flow, result, renew=taken)
-    elif result is True:
+    elif result == True:  # noqa: E712
         if taken:
             decoflow_next_with(flow, {}, renew=True)
     elif result is not None:
-        raise RuntimeError(f"Invalid value passed to self.next; expected bool or a dictionary; got: {result}")
+        decoflow_next_with(flow, result)
     elif taken:
         decoflow_next_done(flow)
 

@@ -45,6 +45,9 @@ def decoflow_next_with(flow, next_args, renew=False):
 
     def next_with(*targets, **written):
         del flow.next
+        if not isinstance(next_args, dict):
+            message = "Invalid value passed to self.next; expected bool or a dictionary; got: %s"
+            raise RuntimeError(message % next_args)
         if renew:
             flow._transition = None
         type(flow).next(flow, *targets, **(next_args or written))
