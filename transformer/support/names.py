@@ -115,28 +115,35 @@ _CAPTURES = tuple(
 _MAPPING_PATTERN = getattr(ast, "MatchMapping", ())
 
 
-def variable_names(tree: ast.Module) -> set[str]:
-    """Every name a module's code could read or bind as a variable (names, parameters,
-    definitions, imports, `global`s, exception and match captures), and the strings that
-    are identifiers (`globals()["NAME"]`): what a name given to new module-level code must
-    avoid. Attribute and keyword names are not variables and collide with nothing."""
+def bound_or_read_names(node: ast.AST) -> set[str]:
+    """Every name the code under `node` could read or bind as a variable: names,
+    parameters, definitions, imports, `global`s, exception and match captures. Attribute and
+    keyword names are not variables and collide with nothing."""
     found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.add(sub.id)
+        elif isinstance(sub, ast.arg):
+            found.add(sub.arg)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(sub.name)
+        elif isinstance(sub, ast.alias):
+            found.add(sub.asname or sub.name.split(".")[0])
+        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+            found.update(sub.names)
+        elif isinstance(sub, _CAPTURES) and sub.name:
+            found.add(sub.name)
+        elif isinstance(sub, _MAPPING_PATTERN) and sub.rest:
+            found.add(sub.rest)
+    return found
+
+
+def variable_names(tree: ast.Module) -> set[str]:
+    """`bound_or_read_names` of a module, and the strings that are identifiers
+    (`globals()["NAME"]`): what a name given to new module-level code must avoid."""
+    found = bound_or_read_names(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.arg):
-            found.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(node.name)
-        elif isinstance(node, ast.alias):
-            found.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            found.update(node.names)
-        elif isinstance(node, _CAPTURES) and node.name:
-            found.add(node.name)
-        elif isinstance(node, _MAPPING_PATTERN) and node.rest:
-            found.add(node.rest)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if node.value.isidentifier():
                 found.add(node.value)
     return found

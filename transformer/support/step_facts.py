@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .names import bound_or_read_names
+
 
 @dataclass(frozen=True)
 class StepFacts:
@@ -19,26 +21,6 @@ class StepFacts:
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
-def _names(node: ast.AST) -> set[str]:
-    out: set[str] = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            out.add(sub.id)
-        elif isinstance(sub, ast.arg):
-            out.add(sub.arg)
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(sub.name)
-        elif isinstance(sub, ast.alias):
-            out.add((sub.asname or sub.name).split(".")[0])
-        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
-            out.update(sub.names)
-        elif isinstance(sub, ast.ExceptHandler) and sub.name:
-            out.add(sub.name)
-        elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
-            out.add(sub.name)
-    return out
 
 
 def _returns(func: ast.FunctionDef) -> bool:
@@ -63,9 +45,9 @@ def step_facts(tree: ast.Module | None) -> dict[tuple[str, str], StepFacts]:
         if isinstance(cls, ast.ClassDef):
             for item in cls.body:
                 if isinstance(item, ast.FunctionDef):
-                    # Not `_names(item) - {item.name}`: that would also drop every use of
-                    # the step's own name inside it (`start = ...` in step `start`).
+                    # Not `bound_or_read_names(item) - {item.name}`: that would also drop
+                    # every use of the step's own name inside it (`start = ...` in `start`).
                     parts = (*item.decorator_list, item.args, *item.body)
-                    names = set().union(*(_names(part) for part in parts))
+                    names = set().union(*(bound_or_read_names(part) for part in parts))
                     out[(cls.name, item.name)] = StepFacts(frozenset(names), _returns(item))
     return out
