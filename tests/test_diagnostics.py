@@ -557,6 +557,46 @@ def test_df207_class_that_is_also_a_step_mutator(tmp_path: Path) -> None:
     assert "mutate() keeps state on the instance (self.seen)" in line
 
 
+@pytest.mark.parametrize(
+    ("keeps", "attribute"),
+    [
+        ('self.seen.append("mutated")', "seen"),
+        ("self.seen[0].update(v=1)", "seen"),
+        ("del self.seen", "seen"),
+        ("self._remember()", "seen"),  # a method of its own sets it
+    ],
+)
+def test_df207_state_kept_in_place_or_by_a_method(tmp_path: Path, keeps, attribute) -> None:
+    """State kept without an assignment in mutate itself: a method call on an instance
+    attribute, a deletion, a helper method that assigns. Reading calls (`.get`) are not."""
+    module = dedent(
+        f"""
+        from metaflow import StepMutator, UserStepDecorator
+
+
+        class Deco(UserStepDecorator, StepMutator):
+            def init(self, *args, **kwargs):
+                self.seen = [{{}}]
+                self.options = dict(kwargs)
+
+            def _remember(self):
+                self.seen = ["mutated"]
+
+            def mutate(self, mutable_step):
+                times = self.options.get("times", 1)
+                {keeps}
+
+            def pre_step(self, step_name, flow, inputs=None):
+                print(self.seen)
+        """
+    )
+    flow = make_flow("from decos import Deco", ["@Deco"])
+    lines = rejected(tmp_path, flow, {"decos.py": module})
+    target = 'self.seen = ["mutated"]' if keeps == "self._remember()" else keeps
+    line = expect(lines, f"{where('decos.py', module, target)}: DF207", [])
+    assert f"keeps state on the instance (self.{attribute})" in line
+
+
 def test_class_arguments_metaflow_refuses(tmp_path: Path) -> None:
     """Positional arguments (the class does not allow them), and arguments to a class without
     its own init: Metaflow refuses both when the flow loads (DF101, DF102)."""

@@ -26,7 +26,6 @@ from ...support.diagnostics import (
     Diagnostic,
 )
 from ...support.locate import LazyLocation, Locator
-from ...support.names import child_nodes
 from ...support.namespace import Defined, MetaflowName, Resolver, dotted_name
 from ..discover import DecoratorUse
 from ..discover.classes import (
@@ -37,6 +36,7 @@ from ..discover.classes import (
 )
 from .flow import FlowFacts
 from .guards import GuardFacts
+from .mutate_state import methods_of, state_kept, walk
 from .names import NameFacts
 
 #: What Metaflow's UserStepDecorator defines around the protocol: a class overriding one of
@@ -157,14 +157,6 @@ class ClassInfo:
         return self.has_pre_code or self.may_not_yield
 
 
-def _methods(stmt: cst.ClassDef) -> dict[str, cst.FunctionDef]:
-    out: dict[str, cst.FunctionDef] = {}
-    for item in stmt.body.body:  # type: ignore[union-attr]
-        if isinstance(item, cst.FunctionDef):
-            out[item.name.value] = item
-    return out
-
-
 def class_body_names(stmt: cst.ClassDef) -> dict[str, cst.CSTNode]:
     """Names the class body binds: methods, classes and attributes."""
     out: dict[str, cst.CSTNode] = {}
@@ -184,44 +176,8 @@ def class_body_names(stmt: cst.ClassDef) -> dict[str, cst.CSTNode]:
     return out
 
 
-def _self_store(node: cst.CSTNode) -> str | None:
-    """The attribute `node` sets on `self` (`self.x = ...`, `self.x += ...`,
-    `setattr(self, ...)`), else None."""
-    targets: list[cst.BaseExpression] = []
-    if isinstance(node, cst.Assign):
-        targets = [t.target for t in node.targets]
-    elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-        targets = [node.target]
-    elif (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Name)
-        and node.func.value in ("setattr", "vars")
-        and node.args
-        and isinstance(node.args[0].value, cst.Name)
-        and node.args[0].value.value == "self"
-    ):
-        return "..."
-    for target in targets:
-        for inner in _walk(target):
-            if (
-                isinstance(inner, cst.Attribute)
-                and isinstance(inner.value, cst.Name)
-                and inner.value.value == "self"
-            ):
-                return inner.attr.value
-    return None
-
-
-def _walk(node: cst.CSTNode):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(child_nodes(current))
-
-
 def _returns_value(func: cst.FunctionDef) -> bool:
-    for node in _walk(func.body):
+    for node in walk(func.body):
         if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and node is not func:
             continue
         if isinstance(node, cst.Return) and node.value is not None:
@@ -302,13 +258,13 @@ class ClassAnalyzer:
                             LazyLocation(self.locator, part.namespace.source, node),
                         )
                     )
-            methods = _methods(stmt)
+            methods = methods_of(stmt)
             for hook in ("init", "pre_step", "post_step"):
                 if hook in methods and hook not in hooks:
                     hooks.append(hook)
             if "pre_step" in methods:
                 pre_funcs.append(methods["pre_step"])
-            for node in _walk(stmt.body):
+            for node in walk(stmt.body):
                 if isinstance(node, cst.Attribute) and node.attr.value in INTERNALS:
                     problems.append(
                         MACHINERY_OVERRIDDEN(
@@ -339,26 +295,17 @@ class ClassAnalyzer:
         )
 
     def _mutate_state(self, stmt: cst.ClassDef, source, label: str) -> list[Diagnostic]:
-        """A class that is also a StepMutator, once its mutate has been applied: natively the
-        same instance runs `mutate` in every task before `pre_step`, so state it keeps on
-        `self` there reaches the hooks; the compiled flow runs no mutate (DF207)."""
-        out = []
-        for name in ("pre_mutate", "mutate"):
-            func = _methods(stmt).get(name)
-            if func is None:
-                continue
-            for node in _walk(func.body):
-                stored = _self_store(node)
-                if stored is not None:
-                    out.append(
-                        ALSO_A_STEP_MUTATOR(
-                            f"{label} is also a StepMutator whose {name}() keeps state on the "
-                            f"instance (self.{stored}): natively its pre_step/post_step see "
-                            "it, but the compiled flow no longer runs mutators",
-                            LazyLocation(self.locator, source, node),
-                        )
-                    )
-        return out
+        """A class that is also a StepMutator, once its mutate has been applied: state its
+        mutate keeps on `self` would reach the hooks natively, not in the compiled flow."""
+        return [
+            ALSO_A_STEP_MUTATOR(
+                f"{label} is also a StepMutator whose {name}() keeps state on the "
+                f"instance (self.{stored}): natively its pre_step/post_step see "
+                "it, but the compiled flow no longer runs mutators",
+                LazyLocation(self.locator, source, node),
+            )
+            for name, stored, node in state_kept(stmt)
+        ]
 
     @staticmethod
     def _allows_args(definition: ClassDecoratorDef) -> bool:
@@ -405,7 +352,7 @@ def check_class_use(
                 (defined,),
             )
         )
-    elif "init" not in _methods(use.definition.func):  # type: ignore[arg-type]
+    elif "init" not in methods_of(use.definition.func):  # type: ignore[arg-type]
         out.append(
             ARGUMENTS_WITHOUT_ATTRIBUTES(
                 f"@{use.written} is given arguments but class {use.definition.name} "
