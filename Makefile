@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' 'metaflow==$(REF_METAFLOW)'
-	$(PY) -m compileall -q transformer runtime cli.py cache.py project.py explain.py __init__.py __main__.py  # as pip does for a regular install
+	$(PY) -m compileall -q transformer runtime cli.py targets.py cache.py project.py explain.py __init__.py __main__.py  # as pip does for a regular install
 	touch $@
 
 $(VENV_OLD)/.installed:
@@ -66,7 +66,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check transformer runtime tests benchmarks scripts cli.py cache.py project.py explain.py __init__.py __main__.py
+	$(VENV)/bin/ruff check transformer runtime tests benchmarks scripts cli.py targets.py cache.py project.py explain.py __init__.py __main__.py
 
 clean:
 	rm -rf build $(VENV) $(VENV_OLD) $(VENV_MF216) $(VENV_ARGO) *.egg-info .pytest_cache .hypothesis
