@@ -69,7 +69,7 @@ pytestmark = pytest.mark.differential
 REGRESSIONS = REPO_ROOT / "fixtures" / "regressions"
 FAILURES_DIR = REPO_ROOT / "build" / "fuzz-failures"
 
-CI_EXAMPLES_PER_SHAPE = 8
+CI_EXAMPLES_PER_SHAPE = 4  # 10 shape tests x 4 examples: ~6 of the suite's CPU minutes
 LONG_EXAMPLES_PER_SHAPE = 100
 #: Also run compiled flows on the old Metaflow (opt-in: it costs a third run per example).
 ON_OLD_METAFLOW = os.environ.get("DECOFLOW_FUZZ_OLD", "") not in ("", "0")
