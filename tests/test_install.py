@@ -19,14 +19,8 @@ print(backend.prepare_metadata_for_build_wheel(sys.argv[1]))
 """
 
 
-def test_metadata_builds_without_any_warning(tmp_path: Path) -> None:
-    """What pip's build step runs first, with every warning an error (the license used to be
-    a TOML table: setuptools' deprecation warning on every install)."""
-    import setuptools
-
-    if int(setuptools.__version__.split(".")[0]) < 77:  # the build-system floor
-        pytest.skip(f"setuptools {setuptools.__version__} < 77 in this venv: run `make venv`")
-    src = tmp_path / "src"
+def copy_source(src: Path) -> Path:
+    """The repository as pip sees it, without tests, fixtures and caches."""
     shutil.copytree(
         REPO,
         src,
@@ -34,6 +28,17 @@ def test_metadata_builds_without_any_warning(tmp_path: Path) -> None:
             ".*", "build", "*.egg-info", "__pycache__", "tests", "fixtures", "benchmarks"
         ),
     )
+    return src
+
+
+def test_metadata_builds_without_any_warning(tmp_path: Path) -> None:
+    """What pip's build step runs first, with every warning an error (the license used to be
+    a TOML table: setuptools' deprecation warning on every install)."""
+    import setuptools
+
+    if int(setuptools.__version__.split(".")[0]) < 77:  # the build-system floor
+        pytest.skip(f"setuptools {setuptools.__version__} < 77 in this venv: run `make venv`")
+    src = copy_source(tmp_path / "src")
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.run(
@@ -80,14 +85,7 @@ def test_wheel_holds_every_module(tmp_path: Path) -> None:
     fails with ModuleNotFoundError (a new `passes/discover` package once did)."""
     import zipfile
 
-    src = tmp_path / "src"
-    shutil.copytree(
-        REPO,
-        src,
-        ignore=shutil.ignore_patterns(
-            ".*", "build", "*.egg-info", "__pycache__", "tests", "fixtures", "benchmarks"
-        ),
-    )
+    src = copy_source(tmp_path / "src")
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.run(
