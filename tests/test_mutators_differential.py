@@ -65,6 +65,8 @@ PATTERNS = [
     # a flow mutator on a flow whose base class (another module) has custom decorators on
     # its steps: the base flattened, the mutator's @retry on the inherited steps too
     Pattern("mutator-over-custom-base", "mixedbase", "mixedflow.py"),
+    # pre_mutate removing a declared parameter and overwriting another
+    Pattern("remove-and-overwrite-parameter", "params", "paramflow.py"),
 ]
 
 

@@ -147,6 +147,10 @@ def describe_steps(step_functions):
     return out
 
 
+def _is_config(param):
+    return bool(getattr(param, "IS_CONFIG_PARAMETER", False))
+
+
 def describe_parameters(cls, static_vars):
     out = []
     for var, param in mfcompat.parameters(cls):
@@ -163,10 +167,13 @@ def describe_parameters(cls, static_vars):
             {
                 "var": var,
                 "name": param.name,
-                "is_config": bool(getattr(param, "IS_CONFIG_PARAMETER", False)),
+                "is_config": _is_config(param),
                 "class": type(param).__name__,
                 "module": type(param).__module__,
-                "static": var in static_vars,
+                # declared on the class: the same object (a mutator's overwrite is not);
+                # a Config's value replaces it on the class, so only its name counts
+                "static": var in static_vars
+                and (static_vars[var] == id(param) or _is_config(param)),
                 "kwargs": encoded,
                 "callable_kwargs": sorted(
                     k for k, v in kwargs.items() if callable(v) and k not in typed
@@ -220,6 +227,7 @@ def describe(flow, static_steps, static_flow_decos, static_vars, request, versio
         "flow_mutators": [_user_object(m) for m in mfcompat.flow_mutators(cls)],
         "parameters": describe_parameters(cls, static_vars),
         "configs": describe_configs(cls, request),
+        "static_parameters": sorted(static_vars),
         "bases": [
             {"module": b.__module__, "qualname": b.__qualname__, "file": where(b)[0]}
             for b in cls.__mro__[1:]
@@ -231,5 +239,5 @@ def describe(flow, static_steps, static_flow_decos, static_vars, request, versio
 def static_state(cls):
     steps = describe_steps(mfcompat.static_steps(cls))
     flow_decos = [_builtin(d) for d in mfcompat.flow_decorators(cls)]
-    static_vars = [var for var, _ in mfcompat.parameters(cls)]
+    static_vars = {var: id(param) for var, param in mfcompat.parameters(cls)}
     return steps, flow_decos, static_vars

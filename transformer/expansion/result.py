@@ -166,6 +166,7 @@ class Expansion:
         )
         self.flow_mutators = tuple(UserObject.of(m) for m in data["flow_mutators"])
         self.parameters = tuple(ParameterInfo.of(p) for p in data["parameters"])
+        self.static_parameters = tuple(data.get("static_parameters") or ())
         self.configs = {
             name: ConfigInfo(name, Value.of(c["value"]), c["source"], bool(c.get("plain")))
             for name, c in data["configs"].items()
@@ -175,6 +176,14 @@ class Expansion:
     @property
     def added_parameters(self) -> tuple[ParameterInfo, ...]:
         return tuple(p for p in self.parameters if not p.static)
+
+    @property
+    def replaced_parameters(self) -> frozenset[str]:
+        """Class members a mutator's `remove_parameter` deleted or `add_parameter(...,
+        overwrite=True)` replaced: their declarations must not be written out."""
+        kept = {p.var for p in self.parameters if p.static}
+        added = {p.var for p in self.added_parameters}
+        return frozenset((set(self.static_parameters) - kept) | added)
 
     def changes(self, step: str) -> list[str]:
         """What mutators did to a step: each decorator added, removed or changed, and by whom."""

@@ -283,6 +283,8 @@ class StaticWriter:
         pair = sole_assignment(item)
         if pair is not None:
             var, value = pair
+            if var in self.x.replaced_parameters:  # removed, or declared anew above
+                return None
             if isinstance(value, cst.Call) and dotted_name(value.func) in CONFIG_CALLS:
                 new = self._config_statement(var, value, where)
                 if new is None:
