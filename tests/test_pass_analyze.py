@@ -73,27 +73,39 @@ def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path
                 yield {}
         """
     )
-    flow = """
-    from metaflow import FlowSpec, step
-    from decos import retry_skip
-
-    class F(FlowSpec):
-        @retry_skip
-        @step
-        def start(self):
-            self.next(self.end)
-
-        @step
-        def end(self):
-            pass
-    """
-    out = compile_text(tmp_path, flow, decos)
+    out = compile_text(tmp_path, one_decorated_step("retry_skip"), decos)
     # The second yield is reached only after the first: it always fails, as Metaflow does
-    # (no count kept, nothing after the raise).
+    # (no count kept, nothing after the raise). It is raised in the handler, where no guard
+    # of the decorator sees it: no setup marker.
     handler = (
-        "            setting_up = 2\n"
+        "        except Exception:\n"
         '            raise decoflow_yielded_twice("decos.retry_skip") from None\n'
         "        self.next(self.end)\n"
     )
     assert handler in out
     assert "retry_skip_yielded" not in out
+    assert "setting_up" not in out
+
+
+def test_second_yield_a_guard_would_see_keeps_the_marker(tmp_path: Path) -> None:
+    """A second yield inside an outer `try` body: that `try`'s handler and `finally` must step
+    aside for Metaflow's error (the generator stays suspended), so the marker stays."""
+    decos = dedent(
+        """
+        from metaflow import user_step_decorator
+
+        @user_step_decorator
+        def retry_skip(step_name, flow, inputs):
+            try:
+                try:
+                    yield
+                except Exception:
+                    yield {}
+            except Exception:
+                print("caught")
+        """
+    )
+    out = compile_text(tmp_path, one_decorated_step("retry_skip"), decos)
+    assert "                setting_up = 2\n" in out
+    outer_handler = "    except Exception:\n            if setting_up > 1:\n                raise\n"
+    assert outer_handler in out

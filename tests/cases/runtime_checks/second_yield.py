@@ -44,15 +44,11 @@ def decoflow_yielded_twice(decorator_name):
 class F(FlowSpec):
     @step
     def start(self):
-        setting_up = 0  # decoflow: whose before-code runs (1: outermost)
         # @retrying (decos.py:5)
         try:
             # step start: its own code
             self.x = 1
         except Exception:
-            if setting_up > 1:
-                raise
-            setting_up = 2
             raise decoflow_yielded_twice("decos.retrying") from None
         self.next(self.end)
 

@@ -61,8 +61,6 @@ class F(FlowSpec):
                 # step start: its own code
                 self.x = 1
             except Exception:
-                if setting_up > 2:
-                    raise
                 setting_up = 3
                 raise decoflow_yielded_twice("decos.retrying") from None
         except Exception:

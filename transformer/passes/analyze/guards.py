@@ -30,6 +30,8 @@ class GuardFacts:
     withs: tuple[cst.With, ...] = field(repr=False)  # the guarded `with`s, in source order
     except_star: bool  # a `try/except*` has a yield in its body
     has_pre_code: bool  # code may run before the first yield
+    # the yields whose failure raised in their place one of those would see
+    seen: frozenset[cst.CSTNode] = field(default=frozenset(), repr=False)
 
 
 class _TryFinder:
@@ -42,6 +44,7 @@ class _TryFinder:
         self.sites = sites
         self.guarded: set[cst.CSTNode] = set()
         self.handlers: set[cst.CSTNode] = set()
+        self.seen: set[cst.CSTNode] = set()
 
     def walk(
         self, stmts: Sequence[cst.CSTNode], around: tuple[tuple[str, cst.CSTNode], ...]
@@ -49,7 +52,8 @@ class _TryFinder:
         for stmt in stmts:
             if stmt in self.sites:
                 for part, node in around:
-                    self._mark(part, node)
+                    if self._mark(part, node):
+                        self.seen.add(stmt)
             elif isinstance(stmt, (cst.Try, cst.TryStar)):
                 self.walk(_suite(stmt.body), (*around, ("body", stmt)))
                 for handler in stmt.handlers:
@@ -66,16 +70,21 @@ class _TryFinder:
                 for block in _blocks(stmt):  # if/elif/else, loops, match
                     self.walk(block, around)
 
-    def _mark(self, part: str, node: cst.CSTNode) -> None:
+    def _mark(self, part: str, node: cst.CSTNode) -> bool:
+        """Marks `node` guarded when it sees what a yield in its `part` throws; says so."""
         if isinstance(node, cst.With):
             self.guarded.add(node)  # its __exit__ sees what the yield throws
-            return
+            return True
         assert isinstance(node, (cst.Try, cst.TryStar))
+        sees = False
         if part == "body" and node.handlers:
             self.handlers.add(node)
-            self.guarded.add(node)
+            sees = True
         if node.finalbody is not None:
+            sees = True
+        if sees:
             self.guarded.add(node)
+        return sees
 
 
 def _suite(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
@@ -146,4 +155,5 @@ def find_guards(func: cst.FunctionDef, sites: Sequence[cst.SimpleStatementLine])
         withs=withs,
         except_star=except_star,
         has_pre_code=_runs_code_before_yield(body, site_set),
+        seen=frozenset(finder.seen),
     )

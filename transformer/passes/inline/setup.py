@@ -15,9 +15,10 @@ decorator below may fail that way, the step keeps a marker, `setting_up`:
 * a failure Metaflow raises outside the decorators (no yield, or a second yield) sets it
   past every level first, so that every guard steps aside (`bypasses`).
 
-A decorator that may yield twice needs its own guards skipped too: after a second yield
-Metaflow leaves the generator suspended, so its handlers, `finally` and `with` exits
-never run.
+A decorator that may yield twice needs its own guards skipped too where they would see
+that failure (the second yield in a `try` body, a `with`, before a `finally`): after a
+second yield Metaflow leaves the generator suspended, so its handlers, `finally` and `with`
+exits never run. A second yield in an `except` handler with no `finally` is seen by none.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def needs_tracking(layers: Sequence[Layer]) -> int | None:
         return None
     lowest = min(guarded)
     if any(layer.level > lowest and layer.info.fails_past_outer for layer in layers) or any(
-        layer.info.guards.guarded and layer.info.yields_again for layer in layers
+        layer.info.guards.guarded and layer.info.second_yield_seen for layer in layers
     ):
         return lowest
     return None
@@ -83,6 +84,6 @@ def guard_level(setup: Setup, layers: Sequence[Layer], layer: Layer) -> int | No
         return None
     if any(other.level > layer.level and other.info.fails_past_outer for other in layers):
         return layer.level
-    if layer.info.yields_again:  # a second yield leaves the generator suspended: its
-        return layer.level  # own handlers, `finally` and `with` exits never run
+    if layer.info.second_yield_seen:  # a second yield leaves the generator suspended:
+        return layer.level  # its own handlers, `finally` and `with` exits never run
     return None
