@@ -67,6 +67,8 @@ PATTERNS = [
     Pattern("mutator-over-custom-base", "mixedbase", "mixedflow.py"),
     # pre_mutate removing a declared parameter and overwriting another
     Pattern("remove-and-overwrite-parameter", "params", "paramflow.py"),
+    # a Config only a mutator reads is still an artifact of every task
+    Pattern("config-read-by-mutator-only", "mutatoronly", "scaleflow.py"),
 ]
 
 

@@ -9,8 +9,8 @@ rewritten so that it no longer needs mutators or configs to mean the same thing:
   plain Python decorators as the user wrote them;
 - flow decorators are written with their resolved attributes, mutators left out;
 - parameters mutators added are declared on the class;
-- a `Config` still read is declared with the value it had (`default_value=`), one no
-  longer read is dropped;
+- each `Config` is declared with the value it had (`default_value=`), also one only
+  mutators read (natively every Config is an artifact of every task);
 - base classes in other modules that need expansion are flattened (`flatten`);
 - imports follow (`imports`): mutators and 2.16+-only names go, what the new code reads
   is imported.
@@ -22,8 +22,6 @@ compiled by exactly the passes that compile a hand-written one.
 from __future__ import annotations
 
 import ast
-import re
-from pathlib import Path
 
 import libcst as cst
 
@@ -188,33 +186,16 @@ class StaticWriter:
 
     # -- class members ------------------------------------------------------------------------
 
-    def _still_read(self, var: str) -> bool:
-        """Whether `.var` is read anywhere a run could read it: the flow module (outside the
-        Config declaration), the modules of the custom decorators, the base modules."""
-        pattern = re.compile(rf"\.{re.escape(var)}\b|getattr\([^)]*['\"]{re.escape(var)}['\"]")
-        texts = [self.source.text]
-        files = {w.file for s in self.x.steps.values() for w in s.wrappers if w.file}
-        files |= {Path(b["file"]) for b in self.x.bases if b.get("file")}
-        for file in files:
-            try:
-                texts.append(file.read_text(encoding="utf-8"))
-            except OSError:
-                return True
-        return any(pattern.search(t) for t in texts)
-
-    def _config_statement(self, var: str, call: cst.Call, where: Location) -> str | None:
-        """`var = Config(name, default_value=<value at compile time>, ...)`, or None (dropped)."""
+    def _config_statement(self, var: str, call: cst.Call, where: Location) -> str:
+        """`var = Config(name, default_value=<value at compile time>, ...)`, or "keep" (as
+        written). Kept even when only mutators read it: a Config is an artifact of every task."""
         name = None
         for i, arg in enumerate(call.args):
             if (i == 0 and arg.keyword is None) or (arg.keyword and arg.keyword.value == "name"):
                 text = isinstance(arg.value, cst.SimpleString)
                 name = arg.value.evaluated_value if text else None
         info = self.x.configs.get(name) if name else None
-        if info is None:
-            return None if not self._still_read(var) else "keep"
-        if not self._still_read(var):
-            return None
-        if info.plain or info.value.src is None or not info.value.src.startswith("{"):
+        if info is None or info.plain or not (info.value.src or "").startswith("{"):
             return "keep"
         extra = []
         for arg in call.args[1:]:
@@ -287,8 +268,6 @@ class StaticWriter:
                 return None
             if isinstance(value, cst.Call) and dotted_name(value.func) in CONFIG_CALLS:
                 new = self._config_statement(var, value, where)
-                if new is None:
-                    return None
                 if new == "keep":
                     return item
                 return cst.parse_statement(new).with_changes(leading_lines=item.leading_lines)
