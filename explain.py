@@ -46,6 +46,8 @@ def explain_file(
             lines.append(f"  flow mutator {mutator.spec()} ({mutator.module}.{mutator.qualname})")
         for deco in expansion.flow_decorators:
             lines.append(f"  flow decorator {deco.spec()}")
+        for change in expansion.flow_changes():
+            lines.append(f"  flow mutators: {change}")
         for param in expansion.added_parameters:
             lines.append(f"  parameter {param.var} added by a mutator")
         for config in expansion.configs.values():

@@ -112,7 +112,8 @@ def test_parameters_and_configs_reported() -> None:
     assert printed == ["everywhere: mutating\n"]
     assert expansion.changes("end") == [
         "added @retry(times=3) by decos.everywhere",
-        "added @announce(label='first') by decos.tagged",
+        "added @announce(tag='end') by decos.everywhere",
+        "changed @announce(tag='end') -> @announce(label='first') by decos.tagged",
     ]
 
 

@@ -26,6 +26,21 @@ for name in ("_attach_decorators", "_init_step_decorators"):
     assert callable(getattr(decorators, name)), name
 import metaflow.flowspec as fs
 assert hasattr(fs, "FlowStateItems") or (hasattr(fs, "_FlowState") and hasattr(decorators, "_init"))
+# watch_mutators: which flow class and step a mutator's hook is given
+from metaflow import FlowMutator, StepMutator
+from metaflow.user_decorators.mutable_flow import MutableFlow
+from metaflow.user_decorators.mutable_step import MutableStep
+
+class F(FlowSpec):
+    pass
+
+def s(self):
+    pass
+
+step = MutableStep(F, s, inserted_by=["probe"])
+assert mfcompat.mutable_target(step) == (F, s), mfcompat.mutable_target(step)
+assert mfcompat.mutable_target(MutableFlow(F, inserted_by=["probe"])) == (F, None)
+assert FlowMutator in mfcompat.mutator_classes() and StepMutator in mfcompat.mutator_classes()
 print("ok")
 """
 

@@ -117,8 +117,9 @@ def evaluate(request, index, version):
             return {"ok": False, "phase": "import", "type": "NoFlow", "timeout": False,
                     "frames": [], "message": message}
         cls = classes[0]
-        static_steps, static_flow_decos, static_vars = describe.static_state(cls)
-        with mfcompat.flow_context(cls):
+        recorder = describe.MutationRecorder()
+        static_steps, static_flow_decos, static_vars = describe.static_state(cls, recorder)
+        with mfcompat.flow_context(cls), mfcompat.watch_mutators(recorder.around):
             phase = "configs"
             options = mfcompat.resolve_configs(
                 cls, request.get("configs") or [], request.get("config_values") or []
@@ -133,7 +134,7 @@ def evaluate(request, index, version):
             mfcompat.mutate(flow)
             phase = "describe"
             result = describe.describe(
-                flow, static_steps, static_flow_decos, static_vars, request, version
+                flow, static_steps, static_flow_decos, static_vars, request, version, recorder
             )
         result["ok"] = True
         return result

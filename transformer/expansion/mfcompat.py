@@ -300,6 +300,65 @@ def _no_step_init():
             setattr(klass, name, value)
 
 
+# --- what each mutator does ------------------------------------------------------------------
+
+
+def mutable_target(mutable):
+    """(flow class, step function or None) that a MutableFlow / MutableStep stands for."""
+    container = getattr(mutable, "_mutable_container", mutable)
+    return container._flow_cls, getattr(mutable, "_my_step", None)
+
+
+def mutator_classes() -> list:
+    """Every FlowMutator / StepMutator class defined so far (Metaflow's bases included)."""
+    from metaflow import FlowMutator, StepMutator
+
+    found, todo = [], [FlowMutator, StepMutator]
+    while todo:
+        klass = todo.pop()
+        if klass in found:
+            continue
+        found.append(klass)
+        todo.extend(klass.__subclasses__())
+    return found
+
+
+@contextlib.contextmanager
+def watch_mutators(around):
+    """Route every mutator's `pre_mutate` and `mutate` through `around(mutator, hook, mutable,
+    call)`, which must return `call()`: Metaflow still runs them itself, in its own order
+    (a mutator added by another one included). A method reached again through `super()`
+    from the same mutator's hook runs unobserved (the outer call observes it)."""
+    active: set = set()
+    saved = []
+
+    def wrap(method, hook):
+        def observed(self, mutable, *args, **kwargs):
+            key = (id(self), hook)
+            if key in active:
+                return method(self, mutable, *args, **kwargs)
+            active.add(key)
+            try:
+                return around(self, hook, mutable, lambda: method(self, mutable, *args, **kwargs))
+            finally:
+                active.discard(key)
+
+        observed.__wrapped__ = method
+        return observed
+
+    for klass in mutator_classes():
+        for hook in ("pre_mutate", "mutate"):
+            method = klass.__dict__.get(hook)
+            if inspect.isfunction(method):
+                saved.append((klass, hook, method))
+                setattr(klass, hook, wrap(method, hook))
+    try:
+        yield
+    finally:
+        for klass, hook, method in saved:
+            setattr(klass, hook, method)
+
+
 def mutate(flow) -> None:
     """Flow mutators' and step mutators' mutate, then every decorator's external_init."""
     from metaflow import decorators

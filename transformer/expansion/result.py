@@ -28,6 +28,7 @@ class Builtin:
     statically_defined: bool
     inserted_by: tuple[str, ...] | None
     allow_multiple: bool = False
+    serial: int | None = None  # the object's number in the child (what mutators did)
 
     @classmethod
     def of(cls, data: dict) -> Builtin:
@@ -38,6 +39,7 @@ class Builtin:
             bool(data.get("statically_defined")),
             tuple(data["inserted_by"]) if data.get("inserted_by") else None,
             bool(data.get("allow_multiple")),
+            data.get("serial"),
         )
 
     def given(self) -> tuple[tuple[str, Value], ...]:
@@ -64,6 +66,7 @@ class UserObject:
     statically_defined: bool
     inserted_by: tuple[str, ...] | None
     is_step_mutator: bool
+    serial: int | None = None  # the object's number in the child (what mutators did)
 
     @classmethod
     def of(cls, data: dict) -> UserObject:
@@ -79,12 +82,93 @@ class UserObject:
             bool(data.get("statically_defined")),
             tuple(data["inserted_by"]) if data.get("inserted_by") else None,
             bool(data.get("is_step_mutator")),
+            data.get("serial"),
         )
 
     def spec(self) -> str:
         parts = [a.text for a in self.args] + [f"{k}={v.text}" for k, v in self.kwargs]
         short = (self.qualname or self.name).rsplit(".", 1)[-1]
         return f"@{short}({', '.join(parts)})" if parts else f"@{short}"
+
+
+Item = Builtin | UserObject
+
+
+def item_of(data: dict) -> Item:
+    """A decorator or mutator from a step's or the flow's stack, by the part it is in."""
+    return Builtin.of(data) if data.get("part") == "decorators" else UserObject.of(data)
+
+
+def item_words(item: Item, flow_level: bool = False) -> str:
+    """How explain names a decorator or mutator (on a step, or on the flow: `flow_level`)."""
+    if isinstance(item, UserObject) and flow_level:
+        return f"flow mutator {item.spec()}"
+    if isinstance(item, UserObject) and item.is_step_mutator and item.kind == "class":
+        return f"step mutator {item.spec()}"
+    if flow_level:
+        return f"flow decorator {item.spec()}"
+    return item.spec()
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One mutator's `pre_mutate` or `mutate` call, in the order Metaflow made it, and what it
+    changed in each step's stack ("" is the flow's own decorators and mutators)."""
+
+    mutator: UserObject
+    hook: str  # "pre_mutate" | "mutate"
+    step: str | None  # the step a step mutator was given; None for a flow mutator
+    added: dict[str, tuple[Item, ...]]
+    removed: dict[str, tuple[Item, ...]]
+    changed: dict[str, tuple[tuple[Item, Item], ...]]
+
+    @classmethod
+    def of(cls, data: dict) -> Mutation:
+        changes = data.get("changes") or {}
+        return cls(
+            UserObject.of(data["mutator"]),
+            data.get("hook") or "mutate",
+            data.get("step"),
+            {s: tuple(item_of(i) for i in c.get("added", ())) for s, c in changes.items()},
+            {s: tuple(item_of(i) for i in c.get("removed", ())) for s, c in changes.items()},
+            {
+                s: tuple((item_of(a), item_of(b)) for a, b in c.get("changed", ()))
+                for s, c in changes.items()
+            },
+        )
+
+    def who(self) -> str:
+        """The mutator as Metaflow names it, who added it, and the hook when not mutate."""
+        name = ".".join(p for p in (self.mutator.module, self.mutator.qualname) if p)
+        words = name or self.mutator.name
+        if self.mutator.inserted_by:
+            words += f" (added by {self.mutator.inserted_by[0]})"
+        if self.hook != "mutate":
+            words += f" in {self.hook}"
+        return words
+
+    def lines(self, step: str) -> list[str]:
+        """What this call did to `step` ("": the flow's decorators and mutators), a line each."""
+        by = f" by {self.who()}"
+        flow = step == ""
+        out = [
+            f"changed {item_words(a, flow)} -> {item_words(b, flow)}{by}"
+            for a, b in self.changed.get(step, ())
+        ]
+        out += [f"added {item_words(i, flow)}{by}" for i in self.added.get(step, ())]
+        out += [f"removed {item_words(i, flow)}{by}" for i in self.removed.get(step, ())]
+        if not out and self.step == step and self.hook == "mutate":
+            out.append(f"{self.who()} changed nothing")
+        return out
+
+    def serials(self, which: str) -> set[int]:
+        table = {"added": self.added, "removed": self.removed}[which]
+        found = {i.serial for items in table.values() for i in items}
+        if which == "added":
+            found |= {b.serial for pairs in self.changed.values() for _, b in pairs}
+        else:
+            found |= {a.serial for pairs in self.changed.values() for a, _ in pairs}
+        return {s for s in found if s is not None}
 
 
 @dataclass(frozen=True)
@@ -172,6 +256,10 @@ class Expansion:
             for name, c in data["configs"].items()
         }
         self.bases = tuple(data.get("bases") or ())
+        recorded = data.get("mutations")
+        self.mutations: tuple[Mutation, ...] | None = (
+            None if recorded is None else tuple(Mutation.of(m) for m in recorded)
+        )
 
     @property
     def added_parameters(self) -> tuple[ParameterInfo, ...]:
@@ -186,7 +274,43 @@ class Expansion:
         return frozenset((set(self.static_parameters) - kept) | added)
 
     def changes(self, step: str) -> list[str]:
-        """What mutators did to a step: each decorator added, removed or changed, and by whom."""
+        """What mutators did to a step, each call in the order Metaflow made it: each
+        decorator (or step mutator) added, removed or changed, and by which mutator; then
+        what configs resolved and what `--with` added."""
+        if self.mutations is None:
+            return self._changes_by_inserted_by(step)
+        lines: list[str] = []
+        for mutation in self.mutations:
+            lines += mutation.lines(step)
+        added = set().union(*(m.serials("added") for m in self.mutations))
+        removed = set().union(*(m.serials("removed") for m in self.mutations))
+        before = self.static_steps.get(step)
+        after = self.steps.get(step)
+        if after is None:
+            return [*lines, f"step {step} removed"]
+        old: list[Item] = [*before.decorators, *before.wrappers] if before else []
+        by_serial = {item.serial: item for item in old}
+        final = {item.serial for item in [*after.decorators, *after.wrappers]}
+        for item in [*after.decorators, *after.wrappers]:
+            if item.serial in added:
+                continue
+            static = by_serial.get(item.serial)
+            if static is None:  # a mutator decoflow did not see run (a class made late)
+                by = f" by {item.inserted_by[0]}" if item.inserted_by else " (--with)"
+                lines.append(f"added {item.spec()}{by}")
+            elif static.spec() != item.spec():
+                lines.append(f"configs resolved: {static.spec()} -> {item.spec()}")
+        for item in old:
+            if item.serial not in final and item.serial not in removed:
+                lines.append(f"removed {item.spec()}")
+        return lines
+
+    def flow_changes(self) -> list[str]:
+        """What mutators did to the flow's own decorators and mutators, in Metaflow's order."""
+        return [line for m in self.mutations or () for line in m.lines("")]
+
+    def _changes_by_inserted_by(self, step: str) -> list[str]:
+        """`changes` from the final stack alone (what each object says inserted it)."""
         before = self.static_steps.get(step)
         after = self.steps.get(step)
         if after is None:
