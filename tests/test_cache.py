@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -416,14 +418,54 @@ def test_a_full_or_read_only_cache_only_loses_the_speed_up(
     assert os.strerror(code) in verbose.stderr
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
-def test_a_read_only_cache_folder_is_still_read(two_modules: Path, compiled: list[str]) -> None:
-    assert run().exit_code == 0
-    folder = two_modules / ".decoflow_cache"
-    modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")] if p.is_dir()}
-    for path in modes:
-        path.chmod(0o555)
+def unprivileged(check: Callable[[], None], folder: Path) -> None:
+    """Run `check` where folder permissions hold: here, or (as root, who writes anywhere) in
+    a forked child that has become `nobody`, with the folders above `folder` made passable.
+    A failed assertion in the child fails the test with the child's traceback."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        check()
+        return
+    passable = {p: p.stat().st_mode for p in folder.parents if not p.stat().st_mode & 0o001}
+    for path in passable:
+        path.chmod(path.stat().st_mode | 0o001)
+    read, write = os.pipe()
     try:
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running pytest's teardown
+            os.close(read)
+            status = 1
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                check()
+                status = 0
+            except BaseException:  # noqa: BLE001 - reported to the parent
+                os.write(write, traceback.format_exc().encode())
+            finally:
+                os._exit(status)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            report = pipe.read().decode()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for path, mode in passable.items():
+            path.chmod(mode)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+
+
+def test_a_read_only_cache_folder_is_still_read(two_modules: Path, compiled: list[str]) -> None:
+    """Checked with real permissions: as a user who may read the cache but not write it."""
+    assert run().exit_code == 0
+    for path in [two_modules, *two_modules.rglob("*")]:  # the project stays the user's
+        path.chmod(path.stat().st_mode | (0o777 if path.is_dir() else 0o666))
+    folder = two_modules / ".decoflow_cache"
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+    def check() -> None:
+        with pytest.raises(PermissionError):  # the folder really is read-only here
+            (folder / "probe").write_bytes(b"")
         compiled.clear()
         assert run("--check").exit_code == 0
         assert compiled == []
@@ -432,9 +474,12 @@ def test_a_read_only_cache_folder_is_still_read(two_modules: Path, compiled: lis
         )
         assert run().exit_code == 0
         assert compiled == ["f0flow.py"]
+
+    try:
+        unprivileged(check, two_modules)
     finally:
-        for path, mode in modes.items():
-            path.chmod(mode)
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def test_a_file_changed_while_it_was_compiled_is_not_cached(tmp_path: Path) -> None:
