@@ -188,8 +188,10 @@ def record_metaflow(reads: Reads, python: str | None) -> None:
     `metaflow-<version>.dist-info` beside it (files: pip rewrites RECORD, whose folder's
     name carries the version, on every install). An upgrade, a reinstall that changes a
     file, an uninstall or a shadowing install then misses, while a hit only re-hashes two
-    small files: it neither starts a process nor imports Metaflow. When the install cannot
-    be found, the entry is not stored at all."""
+    small files: it neither starts a process nor imports Metaflow. Extensions change what
+    Metaflow does too: every `<entry>/metaflow_extensions` is probed, and the files of one
+    that exists are recorded. When the install cannot be found, or is editable (its files
+    change without a reinstall), the entry is not stored at all."""
     path = interpreter_path(python)
     holder = None
     for entry in path or ():
@@ -201,16 +203,43 @@ def record_metaflow(reads: Reads, python: str | None) -> None:
             version = package / "version.py"
             _record_file(reads, version if path_kind(version) else package / "__init__.py")
             break
+    _record_extensions(reads, path or ())
     records = [
         Path(entry, name, "RECORD")
         for entry in ([holder] if holder else path or ())
         for name in _listdir(entry)
         if name.startswith("metaflow-") and name.endswith(".dist-info")
     ]
-    if records:
+    if records and not _editable(records[0].parent):
         _record_file(reads, records[0])
-    elif holder is None:  # nothing says which Metaflow this was: do not cache the flow
+    else:  # nothing says which Metaflow this was, or its files may change: no entry
         reads.files[Path(f"<the Metaflow of {python or sys.executable}>")] = None
+
+
+def _editable(dist_info: Path) -> bool:
+    """An editable install (`pip install -e`): its direct_url.json says so (PEP 610)."""
+    import json
+
+    try:
+        data = json.loads((dist_info / "direct_url.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    info = data.get("dir_info") if isinstance(data, dict) else None
+    return isinstance(info, dict) and info.get("editable") is True
+
+
+def _record_extensions(reads: Reads, path: Sequence[str]) -> None:
+    """Metaflow extension packages (`metaflow_extensions` on the search path: decorators,
+    configs and plugins that change what an expansion finds): each place is probed, and
+    the files of one that exists are recorded."""
+    for entry in path:
+        extensions = Path(entry, "metaflow_extensions")
+        kind = path_kind(extensions)
+        reads.probes[extensions] = kind
+        if kind == "dir":
+            for found in sorted(extensions.rglob("*")):
+                if found.suffix == ".py" and found.is_file():
+                    _record_file(reads, found)
 
 
 def _listdir(folder: str) -> list[str]:

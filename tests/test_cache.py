@@ -779,6 +779,50 @@ def test_a_metaflow_appearing_earlier_on_the_path_recompiles_the_expanded_flows(
     assert set(compiled) == {"mutflow.py"}
 
 
+def test_an_editable_metaflow_is_not_trusted_by_the_cache(
+    mixed: Path, compiled: list[str]
+) -> None:
+    """`pip install -e` Metaflow: its files change without a reinstall, so an expanded flow's
+    entry is not stored (a static flow's still is)."""
+    info = next((mixed.parent / "site").glob("metaflow-*.dist-info"))
+    (info / "direct_url.json").write_text(
+        '{"url": "file:///src/metaflow", "dir_info": {"editable": true}}'
+    )
+    assert run().exit_code == 0
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+
+
+def test_metaflow_extensions_are_part_of_an_expanded_flows_entry(
+    mixed: Path, compiled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extension package installed, edited or removed recompiles the expanded flows."""
+    site = mixed.parent / "site"
+    extra = mixed.parent / "extra"
+    extra.mkdir()
+    monkeypatch.setattr(
+        cache_module, "interpreter_path", lambda python: (str(extra), str(site)), raising=False
+    )
+    assert run().exit_code == 0
+    compiled.clear()
+    plugin = extra / "metaflow_extensions" / "org" / "plugins" / "__init__.py"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("STEP_DECORATORS_DESC = []\n")  # installed
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+    compiled.clear()
+    assert run("--check").exit_code == 0
+    assert compiled == []
+    plugin.write_text("STEP_DECORATORS_DESC = [('x', '.x.X')]\n")  # edited
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+    compiled.clear()
+    shutil_rmtree(extra / "metaflow_extensions")  # removed
+    assert run("--check").exit_code == 0
+    assert set(compiled) == {"mutflow.py"}
+
+
 def test_editing_a_config_file_an_expanded_flow_read_recompiles_it(
     mixed: Path, compiled: list[str]
 ) -> None:
