@@ -8,6 +8,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from decoflow.transformer.passes.inline.dead_handlers import HandlerFolder
 from decoflow.transformer.support.names import NameAllocator
 from decoflow.transformer.support.returns import ReturnEliminator
 from pass_helpers import STEP_NAMED, compile_text, dedent, one_decorated_step, with_body_line
@@ -119,6 +120,93 @@ def test_return_elimination(name: str, before: str, after: str) -> None:
     module = cst.parse_module(dedent(before))
     out = ReturnEliminator("done").statements(list(module.body))
     assert cst.Module(body=out).code == dedent(after)
+
+
+# --- handlers of a try whose body cannot raise ------------------------------------------
+
+FOLDS = [
+    (
+        "else and finally stay, in order",
+        """
+        try:
+            pass
+        except KeyError as err:
+            log(err)
+        else:
+            ok()
+        finally:
+            done()
+        """,
+        """
+        try:
+            ok()
+        finally:
+            done()
+        """,
+    ),
+    (
+        "without finally the else runs in place",
+        """
+        try:
+            flag = True
+        except Exception:
+            handle()
+        else:
+            ok()
+        """,
+        """
+        flag = True
+        ok()
+        """,
+    ),
+    (
+        "a name bound only by a handler and read elsewhere keeps the handler",
+        """
+        try:
+            pass
+        except Exception as err:
+            message = str(err)
+        print(message)
+        """,
+        None,
+    ),
+    (
+        "a name bound elsewhere too is local either way",
+        """
+        message = ""
+        try:
+            pass
+        except Exception as err:
+            message = str(err)
+        print(message)
+        """,
+        """
+        message = ""
+        print(message)
+        """,
+    ),
+    (
+        "a body that may raise keeps its handlers",
+        """
+        try:
+            flag = compute()
+        except Exception:
+            handle()
+        """,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("name,before,after", FOLDS, ids=[f[0] for f in FOLDS])
+def test_handlers_that_cannot_run_are_dropped(name: str, before: str, after: str | None) -> None:
+    module = cst.parse_module(dedent(before))
+    folder = HandlerFolder(module.body, frozenset())
+    out: list[cst.BaseStatement] = []
+    for stmt in module.body:
+        folded = folder.fold(stmt) if isinstance(stmt, cst.Try) else None
+        out.extend([stmt] if folded is None else folded)
+    assert cst.Module(body=out).code == dedent(after or before)
 
 
 # --- names -------------------------------------------------------------------------------

@@ -138,7 +138,9 @@ def _build_layer(
         expansions[PLACEHOLDER.format(route.site.index)] = built
     ends = frozenset(PLACEHOLDER.format(r.site.index) for r in plan.routes if r.surely_second)
     after = f"@{layer.use.written}: after the step"
-    stmts = Placeholders(expansions, after, ends).statements(stmts)
+    flags = {step.setup.flag, step.ran, step.body_returned, plan.yielded, plan.returned}
+    always_bound = frozenset(f for f in flags if f)
+    stmts = Placeholders(expansions, after, ends, always_bound).code(stmts)
     out: list[cst.BaseStatement] = []
     if plan.tracks:
         out.append(line(f"{step.setup.flag} = {layer.level}"))

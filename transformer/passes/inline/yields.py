@@ -14,8 +14,10 @@ from collections.abc import Mapping
 import libcst as cst
 
 from ...support.code import block, line, string_literal, trailing, with_comment
+from ...support.names import child_nodes
 from ..analyze import YieldKind
 from ..discover import StepSite
+from .dead_handlers import HandlerFolder
 from .decorator import renamed
 from .plan import LayerPlan, YieldRoute
 
@@ -125,10 +127,21 @@ class Placeholders:
         expansions: Mapping[str, list[cst.BaseStatement]],
         after_note: str,
         ends: frozenset[str] = frozenset(),
+        always_bound: frozenset[str] = frozenset(),
     ) -> None:
         self.expansions = expansions
         self.after_note = after_note
         self.ends = ends
+        self.always_bound = always_bound
+        self.folder: HandlerFolder | None = None
+
+    def code(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """The decorator's code `stmts` with its placeholders replaced, and each `try`
+        around a yield whose body can no longer raise folded (see `dead_handlers`);
+        `always_bound`: names the step binds outside it (its flags)."""
+        expanded = [s for stmts_ in self.expansions.values() for s in stmts_]
+        self.folder = HandlerFolder([*stmts, *expanded], self.always_bound)
+        return self.statements(stmts)
 
     def _key(self, stmt: cst.CSTNode) -> str | None:
         if (
@@ -157,17 +170,44 @@ class Placeholders:
                     break
                 note_next = True
                 continue
-            stmt = self._compound(stmt)
-            if note_next:
-                stmt = with_comment(stmt, self.after_note)
+            done = self._folded(stmt, self._compound(stmt))
+            if note_next and done:
+                done[0] = with_comment(done[0], self.after_note)
                 note_next = False
-            out.append(stmt)
+            out.extend(done)
         return out
+
+    def _folded(
+        self, original: cst.BaseStatement, stmt: cst.BaseStatement
+    ) -> list[cst.BaseStatement]:
+        """`stmt` (`original` with its placeholders replaced), a `try` around a yield folded
+        when its body can no longer raise."""
+        if (
+            self.folder is not None
+            and isinstance(stmt, (cst.Try, cst.TryStar))
+            and isinstance(original, (cst.Try, cst.TryStar))
+            and self._holds_placeholder(original.body)
+        ):
+            folded = self.folder.fold(stmt)
+            if folded is not None:
+                return folded
+        return [stmt]
 
     def _suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
         if not isinstance(suite, cst.IndentedBlock):
             return suite
         return suite.with_changes(body=self.statements(list(suite.body)) or [line("pass")])
+
+    def _holds_placeholder(self, suite: cst.BaseSuite) -> bool:
+        stack: list[cst.CSTNode] = [suite]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.SimpleStatementLine):
+                if self._key(node) is not None:
+                    return True
+            elif not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.BaseExpression)):
+                stack.extend(child_nodes(node))
+        return False
 
     def _compound(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
         if isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)):
