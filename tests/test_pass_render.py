@@ -6,7 +6,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from pass_helpers import compile_text, dedent
+from pass_helpers import compile_text, dedent, one_decorated_step
 
 
 def test_flow_without_custom_decorators_is_its_own_output(tmp_path: Path) -> None:
@@ -25,6 +25,17 @@ def test_flow_without_custom_decorators_is_its_own_output(tmp_path: Path) -> Non
         """
     )
     assert compile_text(tmp_path, flow) == flow
+
+
+def test_an_import_past_the_line_length_is_wrapped_as_black_wraps_it(tmp_path: Path) -> None:
+    names = "FlowSpec, Parameter, card, catch, current, environment, resources, retry, step"
+    flow = one_decorated_step("timer").replace(
+        "from metaflow import FlowSpec, step", f"from metaflow import {names}  # noqa: F401"
+    )
+    out = compile_text(tmp_path, flow)
+    wrapped = "".join(f"    {name},\n" for name in names.split(", "))
+    assert f"\nfrom metaflow import (  # noqa: F401\n{wrapped})\n" in out
+    assert max(len(line) for line in out.splitlines() if not line.startswith("#")) <= 100
 
 
 # --- printing ------------------------------------------------------------------------------
