@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from decoflow.transformer import CompileError
-from pass_helpers import compile_text, dedent, one_decorated_step
+from pass_helpers import compile_text, dedent, one_decorated_step, with_body_line
 
 BAD = [
     ("loop", "for i in range(2):\n        yield", "DF304"),
@@ -73,7 +73,9 @@ def test_second_yield_only_after_a_failure_is_checked_at_run_time(tmp_path: Path
                 yield {}
         """
     )
-    out = compile_text(tmp_path, one_decorated_step("retry_skip"), decos)
+    out = compile_text(
+        tmp_path, with_body_line(one_decorated_step("retry_skip"), "self.x = 1"), decos
+    )
     # The second yield is reached only after the first: it always fails, as Metaflow does
     # (no count kept, nothing after the raise). It is raised in the handler, where no guard
     # of the decorator sees it: no setup marker.
@@ -105,7 +107,9 @@ def test_second_yield_a_guard_would_see_keeps_the_marker(tmp_path: Path) -> None
                 print("caught")
         """
     )
-    out = compile_text(tmp_path, one_decorated_step("retry_skip"), decos)
+    out = compile_text(
+        tmp_path, with_body_line(one_decorated_step("retry_skip"), "self.x = 1"), decos
+    )
     assert "                setting_up = 2\n" in out
     outer_handler = "    except Exception:\n            if setting_up > 1:\n                raise\n"
     assert outer_handler in out
