@@ -31,7 +31,9 @@ from typing import Any
 from .transformer.support.paths import PYPROJECT, absolute, find_root, interpreter_path
 
 SECTION = "decoflow"
-KNOWN_KEYS = ("flows", "out-dir", "with", "python", "expansion-timeout", "config", "config-value")
+KNOWN_KEYS = (
+    "flows", "exclude", "out-dir", "with", "python", "expansion-timeout", "config", "config-value"
+)
 
 
 class ConfigError(Exception):
@@ -45,6 +47,7 @@ class ProjectConfig:
     root: the project root (folder of pyproject.toml or .git); config paths are relative to it.
     pyproject: the pyproject.toml read, or None when the root has none.
     flows: the `flows` globs, as written.
+    exclude: the `exclude` globs, as written: files they match are not flows.
     out_dir: the `out-dir` value as written, or None.
     with_specs: the `with` specs, in order.
     """
@@ -52,6 +55,7 @@ class ProjectConfig:
     root: Path
     pyproject: Path | None = None
     flows: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     out_dir: str | None = None
     with_specs: tuple[str, ...] = ()
     python: str | None = None
@@ -127,6 +131,7 @@ def load_config(root: Path | str) -> ProjectConfig:
             f"(known: {', '.join(KNOWN_KEYS)})"
         )
     flows = _string_list(section.get("flows", []), "flows", pyproject)
+    exclude = _string_list(section.get("exclude", []), "exclude", pyproject)
     out_dir = section.get("out-dir")
     if out_dir is not None and (not isinstance(out_dir, str) or not out_dir.strip()):
         raise ConfigError(f"{pyproject}: [tool.decoflow] `out-dir` must be a non-empty string")
@@ -147,8 +152,9 @@ def load_config(root: Path | str) -> ProjectConfig:
         section.get("config-value", {}), "config-value", pyproject, root, files=False
     )
     return ProjectConfig(
-        root=root, pyproject=pyproject, flows=flows, out_dir=out_dir, with_specs=with_specs,
-        python=python, expansion_timeout=None if timeout is None else float(timeout),
+        root=root, pyproject=pyproject, flows=flows, exclude=exclude, out_dir=out_dir,
+        with_specs=with_specs, python=python,
+        expansion_timeout=None if timeout is None else float(timeout),
         configs=configs, config_values=values,
     )
 
@@ -198,29 +204,37 @@ def expand_flows(config: ProjectConfig) -> tuple[list[Path], list[str]]:
 
     Globs are relative to the project root; `**` matches any depth; like the shell, `*` does
     not match names starting with a dot (so `.venv` and `.git` are never searched). Files
-    below the output folder are never flows (a compiled flow must not be compiled again).
+    an `exclude` glob matches (decorator modules beside the flows, say) and files below the
+    output folder are never flows (a compiled flow must not be compiled again).
     """
     out_dir = config.out_path()
+    excluded = {m for pattern in config.exclude for m in _matches(config, pattern, "exclude")}
     found: set[Path] = set()
     warnings: list[str] = []
     for pattern in config.flows:
-        if os.path.isabs(pattern):
-            raise ConfigError(
-                f"{config.pyproject}: [tool.decoflow] flows pattern {pattern!r} must be "
-                "relative to the folder of pyproject.toml"
-            )
         matches = [
-            absolute(match)
-            for match in glob.glob(
-                os.path.join(glob.escape(str(config.root)), pattern), recursive=True
-            )
-            if os.path.isfile(match)
+            m
+            for m in _matches(config, pattern, "flows")
+            if (out_dir is None or not _is_below(m, out_dir)) and m not in excluded
         ]
-        matches = [m for m in matches if out_dir is None or not _is_below(m, out_dir)]
         if not matches:
             warnings.append(f"{config.pyproject}: flows pattern {pattern!r} matched no files")
         found.update(matches)
     return sorted(found, key=lambda p: p.as_posix()), warnings
+
+
+def _matches(config: ProjectConfig, pattern: str, key: str) -> list[Path]:
+    """The files a glob of `key` matches below the project root."""
+    if os.path.isabs(pattern):
+        raise ConfigError(
+            f"{config.pyproject}: [tool.decoflow] {key} pattern {pattern!r} must be "
+            "relative to the folder of pyproject.toml"
+        )
+    return [
+        absolute(match)
+        for match in glob.glob(os.path.join(glob.escape(str(config.root)), pattern), recursive=True)
+        if os.path.isfile(match)
+    ]
 
 
 def common_folder(paths: Sequence[Path]) -> Path:

@@ -230,6 +230,30 @@ def test_cli_out_dir_overrides_config(project: Path) -> None:
     assert not (project / "build").exists()
 
 
+def test_exclude_globs_keep_files_from_the_flows(project: Path) -> None:
+    """`exclude` (as ruff's): files it matches are not flows, even when `flows` matches them."""
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["flows/**/*.py"]\nexclude = ["flows/**/myprofiler.py"]\n'
+        'out-dir = "build"\n'
+    )
+    result = run("compile")
+    assert result.exit_code == 0, result.output
+    assert sorted(snapshot(project / "build")) == ["team/teamflow.py", "waiterflow.py"]
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["flows/*flow.py"]\nexclude = ["flows/*.py"]\n'
+        'out-dir = "build"\n'
+    )
+    result = run("compile")
+    assert result.exit_code == 2, result.output
+    assert "flows pattern 'flows/*flow.py' matched no files" in result.stderr
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["flows/*flow.py"]\nexclude = [3]\nout-dir = "b"\n'
+    )
+    result = run("compile")
+    assert result.exit_code == 2
+    assert "exclude" in result.stderr
+
+
 def test_config_problems_are_usage_errors(project: Path) -> None:
     (project / "pyproject.toml").write_text('[tool.decoflow]\nflows = ["flows/*flow.py"]\n')
     result = run("compile")
