@@ -350,15 +350,15 @@ def compile_tasks(tasks: Sequence[Task], jobs: int | None = None) -> list[Outcom
     expansion is known too.
     """
     _start_child_ahead(tasks)
-    from .transformer.passes import expand
+    from .transformer.passes.expand import obtain
 
     # Expansions are kept for one batch only: a later batch in the same process (an API
     # caller, the tests) must see edited configs and mutators, and be known to expand.
-    expand.PRELOADED.clear()
+    obtain.forget()
     try:
         return _compile_expanding(tasks, jobs)
     finally:
-        expand.PRELOADED.clear()
+        obtain.forget()
         if "decoflow.transformer.expansion.runner" in sys.modules:
             from .transformer.expansion.runner import discard_spare
 

@@ -187,3 +187,134 @@ def test_pre_check_reads_local_imports(tmp_path: Path) -> None:
     assert may_need_expansion(tmp_path / "aflow.py")
     assert may_need_expansion(tmp_path / "bflow.py")
     assert not may_need_expansion(tmp_path / "cflow.py")
+
+
+def test_a_batch_reaps_its_child_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`expand(reap_later=True)` (what a batch asks) kills the child once every answer is in
+    but does not wait for it: `reap_ended` (the end of the batch) reaps it and removes its
+    folder; a later `expand` would too."""
+    child = tmp_path / "child.py"
+    child.write_text(LINGERING_CHILD.format(pid_dir=str(tmp_path)))
+    monkeypatch.setattr(runner, "CHILD", child)
+    flow = tmp_path / "someflow.py"
+    flow.write_text("")
+    [outcome] = expand(
+        [FlowRequest(flow)], ExpansionOptions(python=sys.executable), reap_later=True
+    )
+    assert "boom" in outcome.diagnostics[0].message
+    [(ended, folder, owner)] = runner._ENDING
+    assert owner == os.getpid() and Path(folder).is_dir()
+    assert ended.proc.returncode is None  # killed, not waited for
+    runner.reap_ended()
+    assert runner._ENDING == [] and not Path(folder).exists()
+    assert ended.proc.returncode is not None
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_a_mutator_batch_leaves_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through `compile_tasks`: once it returns, the child that evaluated the flow is reaped
+    and its folder gone."""
+    procs: list[tuple[subprocess.Popen, str]] = []
+    real_init = runner._Child.__init__
+
+    def spawning(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        procs.append((self.proc, self.tmp))
+
+    monkeypatch.setattr(runner._Child, "__init__", spawning)
+    flow = MUTATOR_FLOWS / "robust" / "robustflow.py"
+    [outcome] = compile_tasks([Task(flow, CompileOptions())], jobs=1)
+    assert outcome.ok, outcome.diagnostics or outcome.internal_error
+    [(proc, folder)] = procs
+    assert proc.returncode is not None and _gone(proc.pid)
+    assert not Path(folder).exists()
+    assert runner._ENDING == [] and runner._SPARE == {}
+
+
+def _dist(folder: Path, name: str, version: str | None) -> None:
+    (folder / name).mkdir(parents=True)
+    if version is not None:
+        header = f"Metadata-Version: 2.1\nName: metaflow\nVersion: {version}\n\nVersion: 9\n"
+        (folder / name / "METADATA").write_text(header)
+
+
+def test_scan_dist_info_reads_as_importlib_metadata(tmp_path: Path) -> None:
+    """The Metaflow version read without importing importlib.metadata: the first folder of
+    the path with a `metaflow-*.dist-info`, its METADATA's Version; UNSURE for the layouts it
+    leaves to importlib.metadata."""
+    scan = runner.scan_dist_info
+    first, second, empty = tmp_path / "first", tmp_path / "second", tmp_path / "empty"
+    empty.mkdir()
+    _dist(first, "metaflow_stubs-2.0.dist-info", "2.0")  # another distribution
+    _dist(second, "metaflow-2.16.0.dist-info", "2.16.0")
+    paths = [str(empty), str(tmp_path / "missing"), str(first), str(second)]
+    assert scan("metaflow", paths) == "2.16.0"
+    _dist(first, "Metaflow-2.19.1.dist-info", "2.19.1")  # case: found first on the path
+    assert scan("metaflow", paths) == "2.19.1"
+    assert scan("metaflow", [str(empty)]) is None
+    assert scan("metaflow", []) is None
+
+    egg = tmp_path / "egg"
+    _dist(egg, "metaflow.egg-info", None)
+    assert scan("metaflow", [str(egg), str(second)]) is runner.UNSURE
+    assert scan("metaflow", [str(second), str(egg)]) == "2.16.0"
+    two = tmp_path / "two"
+    _dist(two, "metaflow-2.16.0.dist-info", "2.16.0")
+    _dist(two, "metaflow-2.17.0.dist-info", "2.17.0")
+    assert scan("metaflow", [str(two)]) is runner.UNSURE
+    bare = tmp_path / "bare"
+    _dist(bare, "metaflow-2.16.0.dist-info", None)  # no METADATA
+    assert scan("metaflow", [str(bare)]) is runner.UNSURE
+    archive = tmp_path / "site.zip"
+    archive.write_bytes(b"PK")
+    assert scan("metaflow", [str(archive), str(second)]) is runner.UNSURE
+
+
+def test_running_metaflow_agrees_with_importlib_metadata() -> None:
+    """On this interpreter's own path, both readings give the same version."""
+    from importlib.metadata import version
+
+    assert runner.scan_dist_info("metaflow", sys.path) == version("metaflow")
+    assert runner.running_metaflow() == version("metaflow")
+
+
+def test_make_tmp_without_tempfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's folder, made without importing tempfile: private, in $TMPDIR; a $TMPDIR
+    that cannot hold it leaves the choice to tempfile (which falls back as it always does)."""
+    monkeypatch.delitem(sys.modules, "tempfile")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    folder = Path(runner._make_tmp())
+    assert folder.parent == tmp_path and folder.name.startswith("decoflow-expand-")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert "tempfile" not in sys.modules
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    other = Path(runner._make_tmp())
+    assert other.is_dir() and other.parent != tmp_path / "missing"
+    other.rmdir()
+
+
+def test_a_trigger_is_located_only_when_read() -> None:
+    """Detection names the use that needs Metaflow without computing positions (a
+    PositionProvider pass costs ~10x a parse); the location resolves on first read, and a
+    request pickles (to or from a batch worker) with it as a plain Location."""
+    import pickle
+
+    from decoflow.transformer.pipeline import Compilation
+    from decoflow.transformer.support.diagnostics import Location
+    from decoflow.transformer.support.locate import LazyLocation
+    from decoflow.transformer.support.source import read_source
+
+    flow = MUTATOR_FLOWS / "robust" / "robustflow.py"
+    compilation = Compilation(read_source(flow, "robustflow.py"), CompileOptions())
+    trigger = compilation.expansion_trigger()
+    assert trigger is not None and isinstance(trigger.location, LazyLocation)
+    assert compilation.locator._positions == {}
+    request = FlowRequest(flow, blame=trigger.location, blame_name=trigger.name)
+    copy = pickle.loads(pickle.dumps(request))
+    assert type(copy.blame) is Location
+    where = str(trigger.location)
+    assert where == str(copy.blame) and where.startswith("robustflow.py:")
+    text = flow.read_text().splitlines()[trigger.location.line - 1]
+    assert trigger.name.split("(")[0].lstrip("@") in text

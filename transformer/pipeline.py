@@ -94,7 +94,8 @@ def compile_source(
     root = (options.project_root or find_root(path.parent)).resolve()
     display = display_path(path, root)
     bom = source.startswith("\ufeff")
-    flow_source = parse_text(source[1:] if bom else source, path, display)
+    text = source[1:] if bom else source
+    flow_source = _reparse(text, path, display) or parse_text(text, path, display)
     limit = sys.getrecursionlimit()
     # long expressions make libcst's visitors recurse deeply
     sys.setrecursionlimit(max(limit, 20000))
@@ -106,6 +107,13 @@ def compile_source(
     finally:
         sys.setrecursionlimit(limit)
     return ("\ufeff" + output) if bom and output is not source else output
+
+
+def _reparse(text: str, path: Path, display: str) -> SourceFile | None:
+    """A flow a batch set aside for expansion (pass 1), compiled again once expanded: the
+    first round's parse of the same text, or None."""
+    expand = sys.modules.get("decoflow.transformer.passes.expand.obtain")
+    return None if expand is None else expand.reparse(text, path, display)
 
 
 def prepare(

@@ -10,24 +10,51 @@ runs the stages, one flow at a time), `describe.py` (reads the expanded flow int
 
 from __future__ import annotations
 
-from .result import (
-    Builtin,
-    ConfigInfo,
-    Expansion,
-    ParameterInfo,
-    StepStack,
-    UserObject,
-    Value,
-)
-from .runner import (
-    DEFAULT_TIMEOUT,
-    ExpansionOptions,
-    FlowRequest,
-    Outcome,
-    choose_python,
-    expand,
-    expand_or_raise,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .result import (
+        Builtin,
+        ConfigInfo,
+        Expansion,
+        ParameterInfo,
+        StepStack,
+        UserObject,
+        Value,
+    )
+    from .runner import (
+        DEFAULT_TIMEOUT,
+        ExpansionOptions,
+        FlowRequest,
+        Outcome,
+        choose_python,
+        expand,
+        expand_or_raise,
+    )
+
+#: Where each name lives. They are imported on first use (PEP 562): importing the runner to
+#: start the Metaflow child early (`runner.prestart`) must not import `result` as well.
+_HOMES = {
+    **dict.fromkeys(
+        ("Builtin", "ConfigInfo", "Expansion", "ParameterInfo", "StepStack", "UserObject",
+         "Value"),
+        "result",
+    ),
+    **dict.fromkeys(
+        ("DEFAULT_TIMEOUT", "ExpansionOptions", "FlowRequest", "Outcome", "choose_python",
+         "expand", "expand_or_raise"),
+        "runner",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -10,17 +10,13 @@ remaining flows.
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..support.diagnostics import (
     BAD_CONFIG,
@@ -32,7 +28,13 @@ from ..support.diagnostics import (
     Diagnostic,
     Location,
 )
-from .result import Expansion
+
+if TYPE_CHECKING:
+    from .result import Expansion
+
+# Imported where used, not here: `prestart` runs before the compiler is imported, and what
+# this module imports delays the start of the Metaflow child (json, select, shutil,
+# tempfile and `.result` are needed only once it runs; see `_make_tmp`).
 
 CHILD = Path(__file__).with_name("child.py")
 DEFAULT_TIMEOUT = 60.0
@@ -112,6 +114,9 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def running_metaflow() -> str | None:
     """The running interpreter's Metaflow version, read from its metadata (not imported)."""
+    found = scan_dist_info("metaflow", sys.path)
+    if found is not UNSURE:
+        return found  # type: ignore[return-value]
     try:
         from importlib.metadata import PackageNotFoundError, version
     except ImportError:  # pragma: no cover
@@ -120,6 +125,59 @@ def running_metaflow() -> str | None:
         return version("metaflow")
     except PackageNotFoundError:
         return None
+
+
+#: `scan_dist_info` could not tell: ask `importlib.metadata`.
+UNSURE = object()
+
+
+def scan_dist_info(name: str, entries: list[str]) -> str | None | object:
+    """The version of the distribution `name` (normalized: lower case, `_` for runs of
+    `-_.`) that `importlib.metadata.version` finds along `entries` (sys.path), read the same
+    way without importing it (~8 ms, which would delay the start of the Metaflow child): the
+    first folder of `entries` holding a `NAME-VERSION.dist-info` (or `NAME.dist-info`), its
+    METADATA's `Version:`. None: there is none. `UNSURE` for what it does not read alike (an
+    egg-info, a zip or an egg on the path, two candidates in one folder, no Version header):
+    the caller then asks `importlib.metadata`."""
+    import re
+
+    for entry in entries:
+        if entry.lower().endswith(".egg"):
+            return UNSURE
+        try:
+            children = os.listdir(entry or ".")
+        except NotADirectoryError:
+            return UNSURE  # a zip: importlib.metadata looks inside
+        except OSError:
+            continue
+        found = []
+        for child in children:
+            lower = child.lower()
+            if lower.endswith((".dist-info", ".egg-info")):
+                stem = lower.rpartition(".")[0].partition("-")[0]
+                if re.sub(r"[-_.]+", "_", stem) == name:
+                    found.append(child)
+        if not found:
+            continue
+        if len(found) > 1 or not found[0].lower().endswith(".dist-info"):
+            return UNSURE
+        return _metadata_version(os.path.join(entry or ".", found[0], "METADATA"))
+    return None
+
+
+def _metadata_version(path: str) -> str | object:
+    """The `Version:` header of a METADATA file (headers end at the first blank line)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "version" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return UNSURE
 
 
 def choose_python(explicit: str | None) -> tuple[str | None, str]:
@@ -219,6 +277,8 @@ class _Child:
     def send(self, requests: list[FlowRequest], timeout: float) -> None:
         """The request: one JSON line (the child reads a line, not to end of file: a forked
         worker holding the pipe's other end cannot keep it waiting)."""
+        import json
+
         payload = {"flows": [r.payload() for r in requests], "timeout": timeout}
         try:
             assert self.proc.stdin is not None
@@ -229,6 +289,9 @@ class _Child:
 
     def next_message(self, deadline: float | None) -> dict | None:
         """The next JSON line, or None at end of stream; raises TimeoutError past deadline."""
+        import json
+        import select
+
         while b"\n" not in self.buffer:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([self.fd], [], [], wait)
@@ -241,14 +304,12 @@ class _Child:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def close(self, kill: bool = False) -> int | None:
+    def close(self, kill: bool = False, reap: bool = True) -> int | None:
+        """End the child (`kill`: at once) and close its pipes; its exit code. `reap=False`
+        (with `kill`): do not wait for it to be gone, `reap` it later (returns None)."""
         if kill and self.proc.poll() is None:
             self.proc.kill()
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = self.reap() if reap else None
         os.close(self.fd)
         self.log.close()
         if self.proc.stdin is not None and not self.proc.stdin.closed:
@@ -257,6 +318,51 @@ class _Child:
             except OSError:
                 pass
         return code
+
+    def reap(self) -> int:
+        """Wait for the child to be gone (killing it when it does not end within 10 s)."""
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+#: Children killed once every answer was in, not yet reaped, with their folders and the
+#: process that started them: `reap_ended` (the end of the batch, the next `expand`, exit).
+_ENDING: list[tuple[_Child, str, int]] = []
+
+
+def _make_tmp() -> str:
+    """A new private folder for a child's files, as `tempfile.mkdtemp` makes it; without
+    importing tempfile (and shutil, ~2 ms before the child starts) on POSIX when nothing
+    has imported it (so nothing set `tempfile.tempdir`) and the first usual folder works."""
+    if os.name == "posix" and "tempfile" not in sys.modules:
+        base = os.environ.get("TMPDIR") or os.environ.get("TEMP") or os.environ.get("TMP")
+        path = os.path.join(os.path.abspath(base or "/tmp"), "decoflow-expand-")
+        try:
+            path += os.urandom(6).hex()
+            os.mkdir(path, 0o700)
+            return path
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="decoflow-expand-")
+
+
+def reap_ended() -> None:
+    """Reap the children that `expand(reap_later=True)` killed and remove their folders
+    (in the process that started them; a forked worker only forgets its copies)."""
+    if not _ENDING:
+        return
+    import shutil
+
+    while _ENDING:
+        child, tmp, owner = _ENDING.pop()
+        if owner == os.getpid():
+            child.reap()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: Children started ahead by `prestart`, by interpreter (at most one each; this process only).
@@ -271,10 +377,12 @@ def prestart(python: str) -> None:
     `expand` starts one (and reports) as before."""
     if python in _SPARE:
         return
-    tmp = tempfile.mkdtemp(prefix="decoflow-expand-")
+    tmp = _make_tmp()
     try:
         _SPARE[python] = _Child(python, tmp)
     except OSError:
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)
         return
     if not _SPARE_OWNER:
@@ -283,9 +391,13 @@ def prestart(python: str) -> None:
 
 
 def discard_spare() -> None:
-    """End (and reap) the children started ahead and not used; nothing in a forked worker."""
+    """At the end of a batch: end (and reap) the children started ahead and not used, and
+    reap those `expand` killed (`reap_ended`); nothing in a forked worker."""
+    reap_ended()
     if _SPARE_OWNER and _SPARE_OWNER[0] != os.getpid():
         return
+    import shutil
+
     while _SPARE:
         _, child = _SPARE.popitem()
         child.close(kill=True)
@@ -297,8 +409,17 @@ def expand(
     options: ExpansionOptions,
     display: Callable[[Path], str] = lambda p: p.name,
     show: Callable[[FlowRequest, str], None] = show_printed,
+    reap_later: bool = False,
+    idle: Callable[[], None] | None = None,
 ) -> list[Outcome]:
-    """Evaluate each flow's configs and mutators with Metaflow's code; one child per batch."""
+    """Evaluate each flow's configs and mutators with Metaflow's code; one child per batch.
+
+    The child is killed as soon as every answer is in. `reap_later` (a batch, which calls
+    `discard_spare` at its end): it is not waited for (a child with Metaflow loaded takes
+    ~5 ms to be gone) and its folder stays until `reap_ended` (end of the batch, the next
+    `expand`, or exit); otherwise both happen before this returns. `idle`: called once, as
+    soon as the first child has the request, for work to do while it evaluates."""
+    reap_ended()
     outcomes = [Outcome(r) for r in requests]
     if not requests:
         return outcomes
@@ -308,26 +429,44 @@ def expand(
             outcome.diagnostics.append(_unsupported(outcome.request, why, display))
         return outcomes
     pending = list(range(len(requests)))
+    import shutil  # here, while the child may still be importing Metaflow: off the wait
+
     spare = _SPARE.pop(python, None) if _SPARE_OWNER == [os.getpid()] else None
-    tmp = spare.tmp if spare is not None else tempfile.mkdtemp(prefix="decoflow-expand-")
+    tmp = spare.tmp if spare is not None else _make_tmp()
+    later: list[_Child] = []
     try:
         while pending:
             pending = _run_batch(
-                python, requests, outcomes, pending, options, display, show, tmp, spare
+                python, requests, outcomes, pending, options, display, show, tmp, spare,
+                later if reap_later else None, idle,
             )
-            spare = None
+            spare = idle = None
     finally:
         if spare is not None:
             spare.close(kill=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if later:
+            if not _ENDING_OWNER:
+                _ENDING_OWNER.append(os.getpid())
+                atexit.register(reap_ended)
+            _ENDING.extend((child, tmp, os.getpid()) for child in later)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return outcomes
 
 
+#: Whether `reap_ended` is registered to run at exit (once per process).
+_ENDING_OWNER: list[int] = []
+
+
 def _run_batch(
-    python, requests, outcomes, pending, options, display, show, tmp, spare=None
+    python, requests, outcomes, pending, options, display, show, tmp, spare=None, later=None,
+    idle=None,
 ) -> list[int]:
     """Run one child over `pending` (`spare`: one started ahead, else a new one); returns the
-    indices left when it had to be killed."""
+    indices left when it had to be killed. `later`: a child killed once every answer is in
+    is added to it, not reaped. `idle`: called once the child has the request."""
+    from .result import Expansion
+
     batch = [requests[i] for i in pending]
     try:
         child = spare if spare is not None else _Child(python, tmp)
@@ -337,6 +476,8 @@ def _run_batch(
             why = f"{python} cannot be started ({err.strerror or err})"
             outcomes[i].diagnostics.append(_unsupported(requests[i], why, display))
         return []
+    if idle is not None:
+        idle()
     current: int | None = None
     started = time.monotonic()
     done: set[int] = set()
@@ -384,7 +525,11 @@ def _run_batch(
                     finished = True
                     break
     finally:
-        code = child.close(kill=killed or finished)
+        if finished and later is not None:
+            code = child.close(kill=True, reap=False)
+            later.append(child)
+        else:
+            code = child.close(kill=killed or finished)
     if current is not None and current not in done:
         request = requests[current]
         local = pending.index(current)

@@ -8,6 +8,25 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .diagnostics import Location
 from .source import SourceFile
 
+#: Positions computed ahead (`compute_ahead`) for modules a coming compile will locate
+#: nodes in, until `forget_ahead` (a batch computes them while it waits for Metaflow).
+_AHEAD: dict[cst.Module, object] = {}
+
+
+def _positions(module: cst.Module) -> object:
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def compute_ahead(module: cst.Module) -> None:
+    """Compute the positions of `module` now, for the next `Locator` that needs them."""
+    if module not in _AHEAD:
+        _AHEAD[module] = _positions(module)
+
+
+def forget_ahead() -> None:
+    """Drop the positions computed ahead (and the modules they keep alive)."""
+    _AHEAD.clear()
+
 
 class Locator:
     """Maps nodes of parsed files to `Location`s, resolving positions lazily per file."""
@@ -20,8 +39,8 @@ class Locator:
             return Location(source.display)
         key = source.module
         if key not in self._positions:
-            wrapper = MetadataWrapper(source.module, unsafe_skip_copy=True)
-            self._positions[key] = wrapper.resolve(PositionProvider)
+            ahead = _AHEAD.get(key)
+            self._positions[key] = ahead if ahead is not None else _positions(key)
         positions = self._positions[key]
         pos = positions.get(node)  # type: ignore[attr-defined]
         if pos is None:
@@ -56,6 +75,11 @@ class LazyLocation:
 
     def __str__(self) -> str:
         return str(self.resolve())
+
+    def __reduce__(self) -> tuple[type[Location], tuple[str, int, int]]:
+        """Pickled (to or from a worker process) as the plain `Location` it resolves to."""
+        where = self.resolve()
+        return (Location, (where.path, where.line, where.column))
 
 
 def locate_in_copy(

@@ -65,6 +65,11 @@ def pythonpath_roots() -> tuple[Path, ...]:
 _PARSED: dict[tuple[Path, int, int], SourceFile] = {}
 
 
+def parsed_modules() -> list[SourceFile]:
+    """The modules parsed so far in this process (the latest parse of each key)."""
+    return list(_PARSED.values())
+
+
 def parse_cached(path: Path, display: str) -> SourceFile:
     try:
         stat = path.stat()

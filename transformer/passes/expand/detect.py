@@ -19,7 +19,7 @@ import libcst as cst
 
 from ...support.diagnostics import CompileError, Location
 from ...support.generators import decorator_generator
-from ...support.locate import Locator
+from ...support.locate import LazyLocation, Locator
 from ...support.namespace import (
     METAFLOW,
     Defined,
@@ -52,9 +52,10 @@ CONFIG_CALLS = ("Config", "metaflow.Config")
 
 @dataclass(frozen=True)
 class Trigger:
-    """Why a flow needs expansion: the first use found (a mutator, a config use, a base)."""
+    """Why a flow needs expansion: the first use found (a mutator, a config use, a base).
+    `location` is resolved only when a diagnostic is reported (it pickles as a Location)."""
 
-    location: Location
+    location: Location | LazyLocation
     name: str
 
 
@@ -114,8 +115,10 @@ class Detector:
         """A FlowMutator or StepMutator class (a subclass of one, at any depth)."""
         return self.is_mutator_class(target, bases=frozenset(TRIGGER_BASES))
 
-    def _where(self, ns: Namespace, node: cst.CSTNode) -> Location:
-        return self.locator.locate(ns.source, node)
+    def _where(self, ns: Namespace, node: cst.CSTNode) -> LazyLocation:
+        """Where `node` is, computed if asked: positions cost ~10x a parse of the module,
+        and a trigger's location is only read by a diagnostic (most flows report none)."""
+        return LazyLocation(self.locator, ns.source, node)
 
     def class_trigger(self, ns: Namespace, cls: cst.ClassDef, depth: int = 0) -> Trigger | None:
         """What in `cls` (its decorators, its steps' decorators, its bases) needs Metaflow to

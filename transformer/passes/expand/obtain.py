@@ -35,6 +35,45 @@ def flow_request(source: SourceFile, options, trigger: Trigger):
 
 #: Expansions computed ahead for a batch (one child for all), by (path, options key).
 PRELOADED: dict[tuple, object] = {}
+#: The flows this process set aside in the batch's first round, parsed, by (path, display,
+#: text): the second round compiles the same text again and reuses the parse (`reparse`),
+#: and what was computed on it while the child ran (`_ahead`).
+DEFERRED: dict[tuple[str, str, str], SourceFile] = {}
+
+
+def forget() -> None:
+    """End of a batch: expansions, deferred parses and positions computed ahead are dropped
+    (a later batch must see edited flows, configs and mutators)."""
+    from ...support.locate import forget_ahead
+
+    PRELOADED.clear()
+    DEFERRED.clear()
+    forget_ahead()
+
+
+def reparse(text: str, path: Path, display: str) -> SourceFile | None:
+    """The first round's parse of a deferred flow, when the text is the same; else None."""
+    return DEFERRED.get((str(path), display, text))
+
+
+def _ahead() -> None:
+    """What the second round will need, computed while the child evaluates the flows (the
+    parent would only wait): the positions of each flow set aside here (the writer locates
+    its classes) and the scopes of the modules read so far that define custom step
+    decorators (their analysis and carrying read them). Only a head start: a failure here
+    is met again, and reported, where the work is needed."""
+    from ...support.locate import compute_ahead
+    from ...support.resolve import parsed_modules
+    from ...support.scopes import resolve_scopes
+
+    try:
+        for source in DEFERRED.values():
+            compute_ahead(source.module)
+        for source in parsed_modules():
+            if "user_step_decorator" in source.text:
+                resolve_scopes(source.module)
+    except Exception:  # noqa: BLE001, S110 - see above
+        pass
 
 
 class NeedsExpansion(Exception):
@@ -48,7 +87,8 @@ class NeedsExpansion(Exception):
 
 def preload(requests_and_options, display) -> None:
     """Expand the deferred flows of a batch: one child per interpreter; results kept in
-    PRELOADED (an expansion, or the CompileError of its diagnostics)."""
+    PRELOADED (an expansion, or the CompileError of its diagnostics). The batch reaps the
+    children at its end (`project.compile_tasks`: `runner.discard_spare`), not here."""
     from ...expansion import ExpansionOptions, expand
 
     groups: dict[tuple, list] = {}
@@ -61,6 +101,8 @@ def preload(requests_and_options, display) -> None:
             [r for r, _ in items],
             ExpansionOptions(python=python, timeout=timeout),
             lambda p: display(p),
+            reap_later=True,
+            idle=_ahead,
         )
         for (request, options), outcome in zip(items, outcomes):
             key = options_key(request.path, options)
@@ -94,6 +136,7 @@ def obtain_expansion(source: SourceFile, options, trigger: Trigger, display):
         return found
     request = flow_request(source, options, trigger)
     if _deferring():
+        DEFERRED[(str(source.path), source.display, source.text)] = source
         raise NeedsExpansion(request, options)
     [expansion] = expand_or_raise(
         [request],
