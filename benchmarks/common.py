@@ -25,8 +25,8 @@ PYTHON = Path(sys.executable)
 
 #: decoflow's own sources (an editable install imports them from here).
 PACKAGE_SOURCES = (
-    "transformer", "runtime", "cli.py", "cache.py", "project.py", "explain.py", "__init__.py",
-    "__main__.py",
+    "transformer", "runtime", "cli.py", "targets.py", "cache.py", "project.py", "explain.py",
+    "__init__.py", "__main__.py",
 )
 
 
