@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ...support.diagnostics import CompileError, Diagnostic
+from ...support.diagnostics import NOT_IMPORTABLE, CompileError, Diagnostic, Location
 from ...support.locate import Locator
 from ...support.namespace import MetaflowName, Namespace, Resolver
 from ...support.source import SourceFile, is_docstring
@@ -46,50 +46,85 @@ def flatten_bases(
             if chain:
                 flattener.imports(chain, keep_decorators=True)
                 diagnostics += flattener.report(locator, stmt)
+                inherited, duplicates = _flow_decorators(stmt, chain, resolver, flow_ns, locator)
+                diagnostics += duplicates
                 stmt = stmt.with_changes(
-                    decorators=[*stmt.decorators, *_flow_decorators(stmt, chain, resolver)],
+                    decorators=[*stmt.decorators, *inherited],
                     bases=bases,
                     body=stmt.body.with_changes(body=_class_body(stmt, chain, flattener)),
                 )
-                names = ", ".join(
-                    f"{cls.name.value} ({ns.source.display})" for ns, cls in chain
-                )
+                names = ", ".join(f"{cls.name.value} ({ns.source.display})" for ns, cls in chain)
                 carried.append(f"{stmt.name.value} carries the members of {names}")
         body.append(stmt)
     if diagnostics:
         raise CompileError(diagnostics)
     module = fix_imports(source.module.with_changes(body=body), flow_ns, resolver, detector, added)
-    header = [
-        f"Base classes flattened (not imported): {line}." for line in carried
-    ]
+    header = [f"Base classes flattened (not imported): {line}." for line in carried]
     return module.code, header
 
 
+#: Metaflow's flow decorators that may be written more than once (`allow_multiple`, 2.19.39).
+MULTIPLE = frozenset({"exit_hook", "airflow_external_task_sensor", "airflow_s3_key_sensor"})
+
+
 def _flow_decorators(
-    cls: cst.ClassDef, chain: Chain, resolver: Resolver
-) -> list[cst.Decorator]:
-    """Metaflow's flow decorators written on the chain's classes (`@project`, ...) and not
-    on the class itself: natively the class inherits them."""
-    written = {_decorator_name(dec) for dec in cls.decorators}
+    cls: cst.ClassDef, chain: Chain, resolver: Resolver, flow_ns: Namespace, locator: Locator
+) -> tuple[list[cst.Decorator], list[Diagnostic]]:
+    """Metaflow's flow decorators (`@project`, ...) written on the chain's classes, which the
+    class inherits natively, as Metaflow's `FlowSpecMeta` merges them (measured on 2.16.0 and
+    2.19.39): each kind the class does not write is inherited. A kind written on two classes
+    of the hierarchy (the class and a base, or two bases) makes Metaflow refuse the flow
+    as it is imported (`DuplicateFlowDecoratorException`): a located DF504, as an expansion
+    reports it. A kind that may be written more than once (`@exit_hook`) is the class's own
+    when it writes it (2.19 replaces the inherited list by the class's), else every base's."""
+    first: dict[str, tuple[Location, str]] = {}  # kind -> where it was first written
+    for dec in cls.decorators:
+        kind = _metaflow_kind(resolver, flow_ns, dec)
+        if kind is not None:
+            first.setdefault(kind, (locator.locate(flow_ns.source, dec.decorator), cls.name.value))
+    own = set(first)
     out: list[cst.Decorator] = []
-    for ns, base in chain:
+    several: list[list[cst.Decorator]] = []  # per class of the chain, most derived first
+    diagnostics: list[Diagnostic] = []
+    for ns, base in chain:  # most derived first
+        several.append([])
         for dec in base.decorators:
-            target = resolver.expression(ns, callee(dec))
-            name = _decorator_name(dec)
-            if isinstance(target, MetaflowName) and name not in written:
-                written.add(name)
-                out.append(dec)
-    return out
+            kind = _metaflow_kind(resolver, ns, dec)
+            if kind is None or (kind in MULTIPLE and kind in own):
+                continue
+            if kind in MULTIPLE:
+                several[-1].append(dec)
+                continue
+            where = locator.locate(ns.source, dec.decorator)
+            if kind in first:
+                derived, name = first[kind]
+                diagnostics.append(
+                    NOT_IMPORTABLE(
+                        "the flow cannot be imported: DuplicateFlowDecoratorException: "
+                        f"Duplicate decorators: Flow already has a decorator '{kind}'. "
+                        "You can specify each decorator only once.",
+                        derived,
+                        ((where, f"@{kind} on {base.name.value}, which {name} inherits"),),
+                    )
+                )
+                continue
+            first[kind] = (where, base.name.value)
+            out.append(dec)
+    # Several of a kind, in the order Metaflow lists them: the more derived class's first,
+    # each class's in the order they apply (bottom up); so the more basic class's written
+    # above.
+    for decs in reversed(several):
+        out.extend(decs)
+    return out, diagnostics
 
 
-def _decorator_name(dec: cst.Decorator) -> str:
-    node = callee(dec)
-    return node.attr.value if isinstance(node, cst.Attribute) else getattr(node, "value", "")
+def _metaflow_kind(resolver: Resolver, ns: Namespace, dec: cst.Decorator) -> str | None:
+    """The name under which Metaflow exports the decorator (through any alias), else None."""
+    target = resolver.expression(ns, callee(dec))
+    return target.name if isinstance(target, MetaflowName) else None
 
 
-def _class_body(
-    cls: cst.ClassDef, chain: Chain, flattener: Flattener
-) -> list[cst.BaseStatement]:
+def _class_body(cls: cst.ClassDef, chain: Chain, flattener: Flattener) -> list[cst.BaseStatement]:
     """The class's docstring, the carried members, then its own members, set apart."""
     own = list(cls.body.body)
     docstring = [own.pop(0)] if own and is_docstring(own[0]) else []
