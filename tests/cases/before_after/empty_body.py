@@ -82,8 +82,6 @@ class F(FlowSpec):
         step_name = "end"
         # @audited (decos.py:5)
         try:
-            # step end: its own code
-            pass
             self.outcome = "ok"
         finally:
             print("done", step_name)

@@ -44,5 +44,3 @@ class F(FlowSpec):
         # @decos.tag (--with, decos.py:5)
         attributes = {"level": 2, "name": "x", "cfg": {"k": [1, 2]}}
         print("tag", step_name, attributes)
-        # step end: its own code
-        pass

@@ -47,5 +47,3 @@ class F(FlowSpec):
         # @decos.tag (--with, decos.py:5)
         attributes = {"level": 1}
         print("tag", step_name, attributes)
-        # step end: its own code
-        pass

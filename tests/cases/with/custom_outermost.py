@@ -57,7 +57,5 @@ class F(FlowSpec):
     def end(self):
         # @decos.outer (--with, decos.py:5)
         print("outer before")
-        # step end: its own code
-        pass
         # @decos.outer: after the step
         print("outer after")

@@ -74,5 +74,3 @@ class F(FlowSpec):
         # @decos.count_inputs (--with, decos.py:5)
         inputs = None
         self.n_inputs = len(inputs) if inputs is not None else 0
-        # step end: its own code
-        pass

@@ -28,6 +28,7 @@ from ..analyze import YieldKind, YieldSite
 from ..carry import Layer
 from ..discover import StepSite
 from .classes import ClassLayerPlan, is_class_layer, may_skip, plan_class_layer
+from .dead_handlers import is_bare_pass
 from .setup import Setup, guard_level, needs_tracking
 
 #: The runtime helper that does what a yield says, by what it says.
@@ -123,9 +124,13 @@ class StepParts:
 
 
 def split_step(site: StepSite) -> StepParts:
+    """The step's parts; a body of only `pass` (no comment on it) has no code of its own:
+    the decorators' code stands in its place, and `pass` would be noise there."""
     stmts = statements_of(site.func.body)
     head = (stmts.pop(0),) if stmts and is_docstring(stmts[0]) else ()
     tail = (stmts.pop(),) if stmts and is_next_call(stmts[-1], site.self_name) else ()
+    if all(is_bare_pass(stmt) for stmt in stmts):
+        stmts = []
     return StepParts(head, tuple(stmts), tail)
 
 
