@@ -107,13 +107,4 @@ def test_native_vs_compiled(pattern: Pattern, tmp_path: Path) -> None:
     compiled = _compile_alone(pattern, native_dir / pattern.flow, tmp_path / "compiled")
     for python in (sys.executable, old_python()):
         outcome = run_flow(compiled, python=python, workdir=tmp_path / "runs")
-        assert_same(native, outcome, normalize_line=_without_mutator_lines)
-
-
-#: What the fixtures' mutators print: natively they run again in every task and print there
-#: (a documented divergence: the compiled flow has no mutators left to print).
-MUTATOR_LINES = ("everywhere: mutating", "limit: ")
-
-
-def _without_mutator_lines(line: str) -> str | None:
-    return None if line.startswith(MUTATOR_LINES) else line
+        assert_same(native, outcome)

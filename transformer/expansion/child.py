@@ -97,6 +97,51 @@ def failure(exc, phase):
     }
 
 
+# --- what the mutators print ---------------------------------------------------------------------
+
+
+class _Printed:
+    """What is printed while the mutators run, stdout and stderr apart (`texts`), then
+    passed on to the flow's output file (where the parent shows it). Natively every process
+    that loads the flow runs the mutators again and prints this: each task too."""
+
+    def __init__(self):
+        self.texts = {"stdout": "", "stderr": ""}
+        self.saved = ()
+        self.files = ()
+
+    def __enter__(self):
+        import tempfile
+
+        _flush()
+        self.saved = os.dup(1), os.dup(2)
+        self.files = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        os.dup2(self.files[0].fileno(), 1)
+        os.dup2(self.files[1].fileno(), 2)
+        return self
+
+    def __exit__(self, *exc_info):
+        _flush()
+        for fd, saved in zip((1, 2), self.saved):
+            os.dup2(saved, fd)
+            os.close(saved)
+        for key, file in zip(("stdout", "stderr"), self.files):
+            file.seek(0)
+            data = file.read()
+            file.close()
+            os.write(1, data)
+            self.texts[key] = data.decode("utf-8", "replace")
+        return False
+
+
+def _flush():
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a user may have replaced the streams
+        pass
+
+
 # --- one flow -----------------------------------------------------------------------------------
 
 
@@ -124,18 +169,20 @@ def evaluate(request, index, version):
             options = mfcompat.resolve_configs(
                 cls, request.get("configs") or [], request.get("config_values") or []
             )
-            phase = "pre_mutate"
-            flow = mfcompat.pre_mutate(cls, options)
-            phase = "flow_decorators"
-            mfcompat.init_flow_decorators(flow)
-            phase = "with"
-            mfcompat.attach_with(flow, request.get("with") or [])
-            phase = "mutate"
-            mfcompat.mutate(flow)
+            with _Printed() as printed:  # natively printed again by every process
+                phase = "pre_mutate"
+                flow = mfcompat.pre_mutate(cls, options)
+                phase = "flow_decorators"
+                mfcompat.init_flow_decorators(flow)
+                phase = "with"
+                mfcompat.attach_with(flow, request.get("with") or [])
+                phase = "mutate"
+                mfcompat.mutate(flow)
             phase = "describe"
             result = describe.describe(
                 flow, static_steps, static_flow_decos, static_vars, request, version, recorder
             )
+            result["printed"] = printed.texts
         result["ok"] = True
         return result
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit

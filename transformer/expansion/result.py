@@ -251,6 +251,8 @@ class Expansion:
         self.flow_mutators = tuple(UserObject.of(m) for m in data["flow_mutators"])
         self.parameters = tuple(ParameterInfo.of(p) for p in data["parameters"])
         self.static_parameters = tuple(data.get("static_parameters") or ())
+        #: what the mutators printed, {"stdout": text, "stderr": text}
+        self.printed: dict[str, str] = dict(data.get("printed") or {})
         self.configs = {
             name: ConfigInfo(name, Value.of(c["value"]), c["source"], bool(c.get("plain")))
             for name, c in data["configs"].items()

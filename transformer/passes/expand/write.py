@@ -315,9 +315,44 @@ class StaticWriter:
             body.append(stmt)
         if self.diagnostics:
             raise CompileError(self.diagnostics)
+        body = _with_printed(body, self.x.printed)
         module = self.source.module.with_changes(body=body)
         module = fix_imports(module, self.flow_ns, self.resolver, self.detector, self.added)
         return module.code
+
+
+def _with_printed(body: list[cst.BaseStatement], printed: dict[str, str]):
+    """`body` with what the mutators printed written out to be printed as the module loads,
+    before `if __name__ == "__main__":`: natively every process that loads the flow (each
+    task too) runs the mutators again, and they print it there."""
+    calls = [
+        f'print({literal_source(text)}, end=""'
+        + (', file=__import__("sys").stderr)' if stream == "stderr" else ")")
+        for stream, text in sorted(printed.items(), key=lambda item: item[0] != "stdout")
+        if text
+    ]
+    if not calls:
+        return body
+    replay = [cst.parse_statement(call) for call in calls]
+    comment = (
+        "# What the mutators printed when Metaflow evaluated them: natively every process",
+        "# that loads the flow, each task too, runs them again and prints it.",
+    )
+    blank = cst.EmptyLine(indent=False)
+    replay[0] = replay[0].with_changes(
+        leading_lines=[blank, blank, *(cst.EmptyLine(comment=cst.Comment(c)) for c in comment)]
+    )
+    main = next((i for i, stmt in enumerate(body) if _is_main_guard(stmt)), len(body))
+    if main < len(body):
+        body[main] = body[main].with_changes(leading_lines=[blank, blank])
+    return body[:main] + replay + body[main:]
+
+
+def _is_main_guard(stmt: cst.BaseStatement) -> bool:
+    if not isinstance(stmt, cst.If):
+        return False
+    code = cst.Module(body=[]).code_for_node(stmt.test).replace("'", '"')
+    return code.replace(" ", "") == '__name__=="__main__"'
 
 
 def header_lines(expansion, options) -> list[str]:
