@@ -74,7 +74,7 @@ class F(FlowSpec):
     def middle(self):
         # @forgiving (decos.py:17)
         # @skipping (decos.py:25)
-        pass  # @skipping skips the step
+        # @skipping skips the step
         self.next(self.end)
 
     @step

@@ -44,7 +44,7 @@ class F(FlowSpec):
     def start(self):
         # @skip (decos.py:5)
         self.mode = "slow"
-        pass  # @skip skips the step
+        # @skip skips the step
         self.next({"fast": self.fast, "slow": self.slow}, condition="mode")
 
     @step

@@ -45,7 +45,7 @@ class F(FlowSpec):
     def start(self):
         # @skip (decos.py:5)
         print("skip before")
-        pass  # @skip skips the step
+        # @skip skips the step
         # @skip: after the step
         print("skip after")
         self.next(self.end)

@@ -38,7 +38,7 @@ class F(FlowSpec):
         step_name = "start"
         # @skip (decos.py:5)
         print("skipping", step_name)
-        pass  # @skip skips the step
+        # @skip skips the step
         # @skip: after the step
         print("skipped", step_name)
         self.next(self.end)

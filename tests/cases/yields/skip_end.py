@@ -39,6 +39,6 @@ class F(FlowSpec):
     def end(self):
         step_name = "end"
         # @skip (decos.py:5)
-        pass  # @skip skips the step
+        # @skip skips the step
         # @skip: after the step
         print("skipped", step_name)

@@ -36,7 +36,7 @@ class F(FlowSpec):
     def start(self):
         # @skip (decos.py:5)
         self.skipped = True
-        pass  # @skip skips the step
+        # @skip skips the step
         self.next(self.end)
 
     @step

@@ -90,6 +90,35 @@ def build_yield(
     return out
 
 
+def lift_skip_notes(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """`stmts` without the `pass` lines that only carry a skip note (`pass  # @d skips the
+    step`) where another statement follows in the block: the note becomes a comment line
+    above it (`pass` is needed only alone in a block)."""
+    out: list[cst.BaseStatement] = []
+    held: list[cst.EmptyLine] = []
+    for i, stmt in enumerate(stmts):
+        if i + 1 < len(stmts) and _is_skip_pass(stmt):
+            note = cst.EmptyLine(comment=stmt.trailing_whitespace.comment)  # type: ignore[attr-defined]
+            held.extend([*stmt.leading_lines, note])
+            continue
+        if held:
+            stmt = stmt.with_changes(leading_lines=[*held, *stmt.leading_lines])
+            held = []
+        out.append(stmt)
+    return out
+
+
+def _is_skip_pass(stmt: cst.BaseStatement) -> bool:
+    if not (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Pass)
+    ):
+        return False
+    comment = stmt.trailing_whitespace.comment
+    return comment is not None and comment.value.endswith(" skips the step")
+
+
 def _yielded_twice(plan: LayerPlan) -> str:
     """Metaflow's failure for a second yield of the decorator, raised."""
     metaflow_name = plan.layer.use.definition.metaflow_name
@@ -175,7 +204,7 @@ class Placeholders:
                 done[0] = with_comment(done[0], self.after_note)
                 note_next = False
             out.extend(done)
-        return out
+        return lift_skip_notes(out)
 
     def _folded(
         self, original: cst.BaseStatement, stmt: cst.BaseStatement
