@@ -6,6 +6,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from decoflow.transformer.support.import_lines import merge_metaflow_imports
 from pass_helpers import compile_text, dedent, one_decorated_step
 
 
@@ -36,6 +37,24 @@ def test_an_import_past_the_line_length_is_wrapped_as_black_wraps_it(tmp_path: P
     wrapped = "".join(f"    {name},\n" for name in names.split(", "))
     assert f"\nfrom metaflow import (  # noqa: F401\n{wrapped})\n" in out
     assert max(len(line) for line in out.splitlines() if not line.startswith("#")) <= 100
+
+
+def test_added_metaflow_imports_join_the_flows_own_line() -> None:
+    body = list(cst.parse_module("from metaflow import FlowSpec, step\nimport os\n").body)
+    added = [cst.parse_statement("from metaflow import current"), cst.parse_statement("import re")]
+    rest = merge_metaflow_imports(body, added)
+    assert cst.Module(body=body).code == "from metaflow import FlowSpec, current, step\nimport os\n"
+    assert [cst.Module(body=[s]).code for s in rest] == ["import re\n"]
+
+
+def test_an_added_name_another_flow_line_binds_keeps_its_own_line() -> None:
+    """`current` is bound by the flow's second line too: merged into the first, the flow's
+    own binding would win where the added line (placed after both) won before."""
+    flow = "from metaflow import FlowSpec, step\nfrom mylib import current\n"
+    body = list(cst.parse_module(flow).body)
+    rest = merge_metaflow_imports(body, [cst.parse_statement("from metaflow import current")])
+    assert cst.Module(body=body).code == flow
+    assert len(rest) == 1
 
 
 # --- printing ------------------------------------------------------------------------------

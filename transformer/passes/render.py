@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - a future libcst: fall back to Module.c
     _CodegenState = None  # type: ignore[assignment,misc]
 
 from ..support.code import comment_line
+from ..support.import_lines import merge_metaflow_imports, wrap_long_imports
 from ..support.namespace import (
     METAFLOW,
     ImportFrom,
@@ -194,7 +195,7 @@ def render(
         ):
             break
     added: list[cst.BaseStatement] = []
-    added.extend(carried_imports)
+    added.extend(merge_metaflow_imports(body, carried_imports))
     previous = None
     for origin, stmt in carried_defs:
         lines = [cst.EmptyLine(), cst.EmptyLine()]
@@ -249,51 +250,8 @@ def render_header_only(module: cst.Module, header: Iterable[str]) -> str:
     return module_code(_with_header(module, header))
 
 
-#: The longest line black writes (the project's line length).
-LINE_LENGTH = 100
-
-
-def _wrap_long_imports(module: cst.Module) -> cst.Module:
-    """Each top-level `from m import a, b, ...` longer than `LINE_LENGTH` (as the compile
-    may write it: names merged in, an alias renamed), wrapped as black wraps it."""
-    body = list(module.body)
-    for i, stmt in enumerate(body):
-        wrapped = _wrapped_import(stmt)
-        if wrapped is not None:
-            body[i] = wrapped
-    return module.with_changes(body=body)
-
-
-def _wrapped_import(stmt: cst.BaseStatement) -> cst.BaseStatement | None:
-    """`stmt` in parentheses, one name a line with a trailing comma, when it is a one-line
-    `from ... import` past the line length; else None."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
-        return None
-    small = stmt.body[0]
-    if (
-        not isinstance(small, cst.ImportFrom)
-        or isinstance(small.names, cst.ImportStar)
-        or small.lpar is not None
-    ):
-        return None
-    printer = cst.Module(body=[])
-    text = printer.code_for_node(stmt.with_changes(leading_lines=[]))
-    if len(text.rstrip("\n")) <= LINE_LENGTH:
-        return None
-    names = "".join(
-        f"    {printer.code_for_node(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))},\n"
-        for a in small.names
-    )
-    head = printer.code_for_node(small.with_changes(names=[cst.ImportAlias(cst.Name("x"))]))
-    head = head[: -len("x")]
-    comment = stmt.trailing_whitespace.comment
-    note = f"  {comment.value}" if comment is not None else ""
-    new = cst.parse_statement(f"{head}({note}\n{names})\n")
-    return new.with_changes(leading_lines=stmt.leading_lines)
-
-
 def _with_header(module: cst.Module, header: Iterable[str]) -> cst.Module:
-    module = _wrap_long_imports(module)
+    module = wrap_long_imports(module)
     head = list(module.header)
     keep = 0
     for i, ln in enumerate(head):
