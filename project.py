@@ -402,7 +402,8 @@ def _start_child_ahead(tasks: Sequence[Task]) -> None:
         return
     for task in tasks:
         if may_need_expansion(task.path, task.text):
-            from .transformer.expansion.runner import choose_python, prestart
+            from .transformer.expansion.interpreter import choose_python
+            from .transformer.expansion.runner import prestart
 
             python, _ = choose_python(task.options.python)
             if python:

@@ -15,7 +15,13 @@ import pytest
 from decoflow import project
 from decoflow.project import Task, compile_tasks, may_need_expansion
 from decoflow.transformer import CompileOptions
-from decoflow.transformer.expansion import ExpansionOptions, FlowRequest, expand, runner
+from decoflow.transformer.expansion import (
+    ExpansionOptions,
+    FlowRequest,
+    expand,
+    interpreter,
+    runner,
+)
 from expansion_support import MUTATOR_FLOWS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -244,7 +250,7 @@ def test_scan_dist_info_reads_as_importlib_metadata(tmp_path: Path) -> None:
     """The Metaflow version read without importing importlib.metadata: the first folder of
     the path with a `metaflow-*.dist-info`, its METADATA's Version; UNSURE for the layouts it
     leaves to importlib.metadata."""
-    scan = runner.scan_dist_info
+    scan = interpreter.scan_dist_info
     first, second, empty = tmp_path / "first", tmp_path / "second", tmp_path / "empty"
     empty.mkdir()
     _dist(first, "metaflow_stubs-2.0.dist-info", "2.0")  # another distribution
@@ -258,26 +264,26 @@ def test_scan_dist_info_reads_as_importlib_metadata(tmp_path: Path) -> None:
 
     egg = tmp_path / "egg"
     _dist(egg, "metaflow.egg-info", None)
-    assert scan("metaflow", [str(egg), str(second)]) is runner.UNSURE
+    assert scan("metaflow", [str(egg), str(second)]) is interpreter.UNSURE
     assert scan("metaflow", [str(second), str(egg)]) == "2.16.0"
     two = tmp_path / "two"
     _dist(two, "metaflow-2.16.0.dist-info", "2.16.0")
     _dist(two, "metaflow-2.17.0.dist-info", "2.17.0")
-    assert scan("metaflow", [str(two)]) is runner.UNSURE
+    assert scan("metaflow", [str(two)]) is interpreter.UNSURE
     bare = tmp_path / "bare"
     _dist(bare, "metaflow-2.16.0.dist-info", None)  # no METADATA
-    assert scan("metaflow", [str(bare)]) is runner.UNSURE
+    assert scan("metaflow", [str(bare)]) is interpreter.UNSURE
     archive = tmp_path / "site.zip"
     archive.write_bytes(b"PK")
-    assert scan("metaflow", [str(archive), str(second)]) is runner.UNSURE
+    assert scan("metaflow", [str(archive), str(second)]) is interpreter.UNSURE
 
 
 def test_running_metaflow_agrees_with_importlib_metadata() -> None:
     """On this interpreter's own path, both readings give the same version."""
     from importlib.metadata import version
 
-    assert runner.scan_dist_info("metaflow", sys.path) == version("metaflow")
-    assert runner.running_metaflow() == version("metaflow")
+    assert interpreter.scan_dist_info("metaflow", sys.path) == version("metaflow")
+    assert interpreter.running_metaflow() == version("metaflow")
 
 
 def test_make_tmp_without_tempfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

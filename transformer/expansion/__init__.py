@@ -3,6 +3,9 @@
 Parent side (this package, imported by the compiler only for a flow that needs it):
     expand(requests, ExpansionOptions(...)) -> [Outcome]   # one child for the whole batch
     expand_or_raise(...) -> [Expansion]                    # or CompileError (DF501-DF505)
+`runner.py` runs the child (started ahead by `prestart`), `interpreter.py` chooses the
+interpreter (`choose_python`), `failures.py` words what went wrong, `result.py` reads the
+answer (`Expansion`).
 Child side, never imported by the parent: `child.py` (run by path in the target interpreter;
 runs the stages, one flow at a time), `describe.py` (reads the expanded flow into JSON) and
 `mfcompat.py` (every use of Metaflow internals, with the version check).
@@ -14,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .interpreter import choose_python
     from .result import (
         Builtin,
         ConfigInfo,
@@ -28,7 +32,6 @@ if TYPE_CHECKING:
         ExpansionOptions,
         FlowRequest,
         Outcome,
-        choose_python,
         expand,
         expand_or_raise,
     )
@@ -42,10 +45,11 @@ _HOMES = {
         "result",
     ),
     **dict.fromkeys(
-        ("DEFAULT_TIMEOUT", "ExpansionOptions", "FlowRequest", "Outcome", "choose_python",
-         "expand", "expand_or_raise"),
+        ("DEFAULT_TIMEOUT", "ExpansionOptions", "FlowRequest", "Outcome", "expand",
+         "expand_or_raise"),
         "runner",
     ),
+    "choose_python": "interpreter",
 }
 
 

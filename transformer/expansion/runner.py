@@ -18,16 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..support.diagnostics import (
-    BAD_CONFIG,
-    EXPANSION_TIMEOUT,
-    MUTATOR_FAILED,
-    NO_METAFLOW,
-    NOT_IMPORTABLE,
-    CompileError,
-    Diagnostic,
-    Location,
-)
+from ..support.diagnostics import NOT_IMPORTABLE, CompileError, Diagnostic, Location
+from .failures import failure_diagnostic, unsupported
+from .interpreter import choose_python
 
 if TYPE_CHECKING:
     from .result import Expansion
@@ -39,17 +32,6 @@ if TYPE_CHECKING:
 CHILD = Path(__file__).with_name("child.py")
 DEFAULT_TIMEOUT = 60.0
 GRACE = 5.0  # past the child's own alarm, before the parent kills it
-
-PHASE_TEXT = {
-    "import": "importing the flow",
-    "configs": "resolving its configs",
-    "pre_mutate": "running pre_mutate",
-    "flow_decorators": "initialising its flow decorators",
-    "with": "attaching --with decorators",
-    "mutate": "running mutate",
-    "describe": "reading the expanded flow",
-}
-
 
 @dataclass(frozen=True)
 class ExpansionOptions:
@@ -102,139 +84,6 @@ class Outcome:
     expansion: Expansion | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     printed: str = ""
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    out = []
-    for piece in text.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        out.append(int(digits or 0))
-    return tuple(out)
-
-
-def running_metaflow() -> str | None:
-    """The running interpreter's Metaflow version, read from its metadata (not imported)."""
-    found = scan_dist_info("metaflow", sys.path)
-    if found is not UNSURE:
-        return found  # type: ignore[return-value]
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version("metaflow")
-    except PackageNotFoundError:
-        return None
-
-
-#: `scan_dist_info` could not tell: ask `importlib.metadata`.
-UNSURE = object()
-
-
-def scan_dist_info(name: str, entries: list[str]) -> str | None | object:
-    """The version of the distribution `name` (normalized: lower case, `_` for runs of
-    `-_.`) that `importlib.metadata.version` finds along `entries` (sys.path), read the same
-    way without importing it (~8 ms, which would delay the start of the Metaflow child): the
-    first folder of `entries` holding a `NAME-VERSION.dist-info` (or `NAME.dist-info`), its
-    METADATA's `Version:`. None: there is none. `UNSURE` for what it does not read alike (an
-    egg-info, a zip or an egg on the path, two candidates in one folder, no Version header):
-    the caller then asks `importlib.metadata`."""
-    import re
-
-    for entry in entries:
-        if entry.lower().endswith(".egg"):
-            return UNSURE
-        try:
-            children = os.listdir(entry or ".")
-        except NotADirectoryError:
-            return UNSURE  # a zip: importlib.metadata looks inside
-        except OSError:
-            continue
-        found = []
-        for child in children:
-            lower = child.lower()
-            if lower.endswith((".dist-info", ".egg-info")):
-                stem = lower.rpartition(".")[0].partition("-")[0]
-                if re.sub(r"[-_.]+", "_", stem) == name:
-                    found.append(child)
-        if not found:
-            continue
-        if len(found) > 1 or not found[0].lower().endswith(".dist-info"):
-            return UNSURE
-        return _metadata_version(os.path.join(entry or ".", found[0], "METADATA"))
-    return None
-
-
-def _metadata_version(path: str) -> str | object:
-    """The `Version:` header of a METADATA file (headers end at the first blank line)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                if key.strip().lower() == "version" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return UNSURE
-
-
-def choose_python(explicit: str | None) -> tuple[str | None, str]:
-    """(interpreter, why not) — an explicit `--python` is taken as given (the child checks)."""
-    if explicit:
-        return explicit, ""
-    found = running_metaflow()
-    if found and _version_tuple(found) >= (2, 16, 0):
-        return sys.executable, ""
-    if found:
-        return None, f"the running interpreter ({sys.executable}) has metaflow {found}"
-    return None, f"the running interpreter ({sys.executable}) has no metaflow"
-
-
-def _unsupported(request: FlowRequest, why: str, display: Callable[[Path], str]) -> Diagnostic:
-    where = request.blame or Location(display(request.path))
-    return NO_METAFLOW(
-        f"{request.blame_name} needs Metaflow >= 2.16 to be evaluated, but {why}: pass "
-        "--python PATH (or `python` in [tool.decoflow]) naming an interpreter with "
-        "metaflow >= 2.16, or install metaflow>=2.16 where decoflow runs",
-        where,
-    )
-
-
-def _frame_location(frame: dict, display: Callable[[Path], str]) -> Location:
-    return Location(display(Path(frame["file"])), int(frame["line"] or 1), int(frame["col"] or 1))
-
-
-def failure_diagnostic(
-    request: FlowRequest, result: dict, display: Callable[[Path], str], timeout: float
-) -> Diagnostic:
-    """A located diagnostic for a failed evaluation: the innermost frame of the user's code."""
-    frames = result.get("frames") or []
-    phase = PHASE_TEXT.get(result.get("phase", ""), "expanding the flow")
-    flow_where = Location(display(request.path), (result.get("flow") or {}).get("line") or 1)
-    owner = f"in {result['owner']}, " if result.get("owner") else ""
-    where = _frame_location(frames[-1], display) if frames else flow_where
-    notes = tuple(
-        (_frame_location(f, display), f"in {f['function']}: {f.get('code') or ''}".rstrip(": "))
-        for f in frames[:-1][-6:]
-    )
-    if where != flow_where:
-        notes += ((flow_where, "while expanding this flow"),)
-    if result.get("timeout"):
-        return EXPANSION_TIMEOUT(
-            f"expanding the flow did not finish within {timeout:g}s ({phase}); "
-            "raise the limit with --expansion-timeout or `expansion-timeout` in [tool.decoflow]",
-            where,
-            notes,
-        )
-    if result.get("phase") == "configs" and not frames:
-        return BAD_CONFIG(f"bad configuration: {result.get('message')}", where, notes)
-    if result.get("phase") == "import":
-        message = f"the flow cannot be imported: {result.get('message')}"
-        return NOT_IMPORTABLE(message, where, notes)
-    message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
-    return MUTATOR_FAILED(message, where, notes)
 
 
 def show_printed(request: FlowRequest, text: str) -> None:
@@ -426,7 +275,7 @@ def expand(
     python, why = choose_python(options.python)
     if python is None:
         for outcome in outcomes:
-            outcome.diagnostics.append(_unsupported(outcome.request, why, display))
+            outcome.diagnostics.append(unsupported(outcome.request, why, display))
         return outcomes
     pending = list(range(len(requests)))
     import shutil  # here, while the child may still be importing Metaflow: off the wait
@@ -474,7 +323,7 @@ def _run_batch(
     except OSError as err:
         for i in pending:
             why = f"{python} cannot be started ({err.strerror or err})"
-            outcomes[i].diagnostics.append(_unsupported(requests[i], why, display))
+            outcomes[i].diagnostics.append(unsupported(requests[i], why, display))
         return []
     if idle is not None:
         idle()
@@ -499,7 +348,7 @@ def _run_batch(
             if event == "unsupported":
                 for i in pending:
                     outcomes[i].diagnostics.append(
-                        _unsupported(requests[i], message.get("message", ""), display)
+                        unsupported(requests[i], message.get("message", ""), display)
                     )
                     done.add(i)
                 break

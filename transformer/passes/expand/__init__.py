@@ -21,11 +21,25 @@ time: a flow needing expansion then raises `NeedsExpansion` instead of starting 
 child, so that one child serves all of them; `PRELOADED` holds what that child returned.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .detect import Trigger, find_custom_bases, find_trigger
 from .obtain import PRELOADED, NeedsExpansion, obtain_expansion, preload
-from .write import header_lines, write_static
+
+if TYPE_CHECKING:
+    from .write import header_lines, write_static
 
 DEFER = False
+
+
+def __getattr__(name: str) -> Any:
+    """`write` (with `flatten` and `imports`) is imported only for a flow being expanded."""
+    if name in ("header_lines", "write_static"):
+        from . import write
+
+        return getattr(write, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFER",

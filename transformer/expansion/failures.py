@@ -1,0 +1,75 @@
+"""The diagnostics of an expansion that failed: no suitable Metaflow, or a flow whose
+evaluation raised, timed out or could not be imported (located in the user's code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..support.diagnostics import (
+    BAD_CONFIG,
+    EXPANSION_TIMEOUT,
+    MUTATOR_FAILED,
+    NO_METAFLOW,
+    NOT_IMPORTABLE,
+    Diagnostic,
+    Location,
+)
+
+if TYPE_CHECKING:
+    from .runner import FlowRequest
+
+PHASE_TEXT = {
+    "import": "importing the flow",
+    "configs": "resolving its configs",
+    "pre_mutate": "running pre_mutate",
+    "flow_decorators": "initialising its flow decorators",
+    "with": "attaching --with decorators",
+    "mutate": "running mutate",
+    "describe": "reading the expanded flow",
+}
+
+
+def unsupported(request: FlowRequest, why: str, display: Callable[[Path], str]) -> Diagnostic:
+    where = request.blame or Location(display(request.path))
+    return NO_METAFLOW(
+        f"{request.blame_name} needs Metaflow >= 2.16 to be evaluated, but {why}: pass "
+        "--python PATH (or `python` in [tool.decoflow]) naming an interpreter with "
+        "metaflow >= 2.16, or install metaflow>=2.16 where decoflow runs",
+        where,
+    )
+
+
+def _frame_location(frame: dict, display: Callable[[Path], str]) -> Location:
+    return Location(display(Path(frame["file"])), int(frame["line"] or 1), int(frame["col"] or 1))
+
+
+def failure_diagnostic(
+    request: FlowRequest, result: dict, display: Callable[[Path], str], timeout: float
+) -> Diagnostic:
+    """A located diagnostic for a failed evaluation: the innermost frame of the user's code."""
+    frames = result.get("frames") or []
+    phase = PHASE_TEXT.get(result.get("phase", ""), "expanding the flow")
+    flow_where = Location(display(request.path), (result.get("flow") or {}).get("line") or 1)
+    owner = f"in {result['owner']}, " if result.get("owner") else ""
+    where = _frame_location(frames[-1], display) if frames else flow_where
+    notes = tuple(
+        (_frame_location(f, display), f"in {f['function']}: {f.get('code') or ''}".rstrip(": "))
+        for f in frames[:-1][-6:]
+    )
+    if where != flow_where:
+        notes += ((flow_where, "while expanding this flow"),)
+    if result.get("timeout"):
+        return EXPANSION_TIMEOUT(
+            f"expanding the flow did not finish within {timeout:g}s ({phase}); "
+            "raise the limit with --expansion-timeout or `expansion-timeout` in [tool.decoflow]",
+            where,
+            notes,
+        )
+    if result.get("phase") == "configs" and not frames:
+        return BAD_CONFIG(f"bad configuration: {result.get('message')}", where, notes)
+    if result.get("phase") == "import":
+        message = f"the flow cannot be imported: {result.get('message')}"
+        return NOT_IMPORTABLE(message, where, notes)
+    message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
+    return MUTATOR_FAILED(message, where, notes)
