@@ -69,6 +69,8 @@ PATTERNS = [
     Pattern("remove-and-overwrite-parameter", "params", "paramflow.py"),
     # a Config only a mutator reads is still an artifact of every task
     Pattern("config-read-by-mutator-only", "mutatoronly", "scaleflow.py"),
+    # a base flow in a package: its helper from a sibling module carried, config_expr kept
+    Pattern("base-in-package", "pkgbase", "pkgflow.py"),
 ]
 
 

@@ -101,20 +101,20 @@ class Flattener:
         out); with `keep_decorators` (a static flatten) the custom decorators are imported,
         for the passes that inline them."""
         in_chain = {id(cls) for _, cls in chain}
+        seen: set[tuple[int, str]] = set()
         for ns, cls in chain:
-            todo = sorted(_read_names(ns.source.module.code_for_node(cls)))
-            seen: set[str] = set()
+            todo = [(ns, n) for n in sorted(_read_names(ns.source.module.code_for_node(cls)))]
             while todo:
-                name = todo.pop(0)
-                if name not in seen:
-                    seen.add(name)
-                    todo.extend(self._needed(ns, name, in_chain, keep_decorators))
+                where, name = todo.pop(0)
+                if (id(where), name) not in seen:
+                    seen.add((id(where), name))
+                    todo.extend(self._needed(where, name, in_chain, keep_decorators))
 
     def _needed(
         self, ns: Namespace, name: str, in_chain: set[int], keep_decorators: bool
-    ) -> list[str]:
+    ) -> list[tuple[Namespace, str]]:
         """Make `name`, as module `ns` binds it, readable in the flow module; the names a
-        copied helper reads in turn."""
+        copied helper reads in turn (with the module they are read in)."""
         binding = ns.bindings.get(name)
         if binding is None:
             return []  # a builtin, or a local of a method
@@ -138,7 +138,12 @@ class Flattener:
                 if binding.name not in EXPANSION_ONLY:
                     if self.metaflow(binding.name) != name:
                         self.collisions.append((ns, name))
+                elif binding.name == name:  # e.g. config_expr in a carried Parameter
+                    self.added.if_read.add(name)
                 return []
+            helper = None if decorator else self._project_helper(binding, target)
+            if helper is not None:  # from a project module: copied, as the base module's own
+                return self._copy(helper)
             alias = "" if binding.name == name else f" as {name}"
             carried.append(
                 cst.parse_statement(f"from {binding.module} import {binding.name}{alias}")
@@ -151,10 +156,34 @@ class Flattener:
             # (the passes that inline it drop the import)
             carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}"))
         else:  # a module-level helper, copied (in its module's order)
-            place = ns.source.module.body.index(binding.stmt)
-            self.added.definitions[(ns.source.display, place)] = binding.stmt
-            return sorted(_read_names(ns.source.module.code_for_node(binding.stmt)))
+            return self._copy(Defined(ns, name, binding.stmt))
         return []
+
+    def _copy(self, helper: Defined) -> list[tuple[Namespace, str]]:
+        """Copy a module-level helper into the flow module; what it reads, to look up."""
+        ns = helper.namespace
+        place = ns.source.module.body.index(helper.stmt)
+        self.added.definitions[(ns.source.display, place)] = helper.stmt
+        return [(ns, n) for n in sorted(_read_names(ns.source.module.code_for_node(helper.stmt)))]
+
+    def _project_helper(self, binding: ImportFrom, target: object) -> Defined | None:
+        """The definition a carried member imports from a module of the project (not an
+        installed package), when it can be copied: imported under its own name, defined at
+        the top of that module, and that module not imported by the flow module itself
+        (which then shares it, as natively). Importing it instead would need the base's
+        package, whose `__init__` may import the base module again (and Metaflow 2.16+)."""
+        if not isinstance(target, Defined) or binding.name != target.name:
+            return None
+        if target.stmt not in target.namespace.source.module.body:
+            return None
+        ref = self.resolver.finder.find(binding.module or "")
+        if ref is None or ref.external:
+            return None
+        for flow_binding in self.flow_ns.bindings.values():
+            module = getattr(flow_binding, "module", None) or getattr(flow_binding, "dotted", "")
+            if module == binding.module:
+                return None
+        return target
 
     def report(self, locator: Locator, where: cst.CSTNode) -> list[Diagnostic]:
         """A located diagnostic per name the flow module binds differently."""

@@ -45,6 +45,8 @@ class AddedImports:
     carried: list[cst.BaseStatement] = field(default_factory=list)
     #: module-level helpers they read, copied: (module shown, place in it) -> statement
     definitions: dict[tuple[str, int], cst.BaseStatement] = field(default_factory=dict)
+    #: Metaflow names (e.g. `config_expr`) imported only if the written module reads them
+    if_read: set[str] = field(default_factory=set)
 
 
 def metaflow_local(name: str, flow_ns: Namespace, resolver: Resolver, added: AddedImports) -> str:
@@ -84,6 +86,9 @@ def fix_imports(
             if ref is not None and not ref.external:
                 removable.add(name)  # `import baseflow` for a flattened `baseflow.Base`
     drop = {n for n in removable if n not in used}
+    for name in added.if_read:  # read by carried members, not bound by the flow module
+        if name in used and flow_ns.bindings.get(name) is None:
+            added.metaflow.add(name)
     body = []
     for stmt in module.body:
         new = _without_names(stmt, drop)
