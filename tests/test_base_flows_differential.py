@@ -125,3 +125,25 @@ def test_flattened_base_declaring_configs_read_in_steps(tmp_path: Path) -> None:
     source = _native(MUTATOR_FLOWS / "cfgbase", "loudsettingsflow.py", tmp_path)
     code = _differential(source, tmp_path, needs=("settings.json",))
     assert "from loudsettingsbase" not in code and 'Config("settings"' in code
+
+
+COLLIDE = MUTATOR_FLOWS / "collide"
+
+
+def test_base_module_names_the_flow_module_binds_are_renamed(tmp_path: Path) -> None:
+    """A chain of two base modules, flattened statically, whose steps and helpers read
+    `fmt`, `PREFIX`, `json` and Metaflow's `current`, which the flow module (and the other
+    base module) bind to their own: each base module's are carried under a new name
+    (`midbase_fmt`, `metaflow_current`, ...), a step's local `fmt` stays, and every task
+    sees what it sees natively (before: DF507, or a silent clash of the two bases' `fmt`)."""
+    code = _differential(_native(COLLIDE, "collideflow.py", tmp_path), tmp_path)
+    assert "def midbase_fmt(value):" in code and "import json as midbase_json" in code
+    assert "self.flow_seen = metaflow_current.flow_name" in code
+    assert 'def fmt(value):  # a local of the same name: not the module\'s' in code
+
+
+def test_base_module_names_renamed_after_an_expansion(tmp_path: Path) -> None:
+    """The same where a base class has a flow mutator (the flow expanded by Metaflow, its
+    bases flattened by the writer)."""
+    code = _differential(_native(COLLIDE, "mutcollideflow.py", tmp_path), tmp_path)
+    assert "self.mid = mutmid_fmt(" in code and 'PREFIX = "flow"' in code

@@ -1132,7 +1132,9 @@ def test_df506_parameter_that_cannot_be_written(tmp_path: Path) -> None:
 
 def test_df507_base_member_reading_a_name_the_flow_binds_differently(tmp_path: Path) -> None:
     """A base class in another module with custom decorators is flattened into the flow
-    class; a helper its steps read cannot be carried when the flow has its own `greet`."""
+    class; the helper `greet` its steps read is carried as `basesteps_greet` (the flow has
+    its own `greet`), but the decorator `tagged` cannot be renamed when the flow module
+    binds `tagged` to something else."""
     base = (
         "from metaflow import FlowSpec, step, user_step_decorator\n\n\n"
         "@user_step_decorator\n"
@@ -1154,12 +1156,14 @@ def test_df507_base_member_reading_a_name_the_flow_binds_differently(tmp_path: P
         "from basesteps import BaseFlow\n\n\n"
         "def greet():\n"
         "    return 0\n\n\n"
+        "tagged = None\n\n\n"
         "class F(BaseFlow):\n"
         "    pass\n"
     )
     root = write_project(tmp_path, flow, {"basesteps.py": base})
-    line = expect(assert_rejected(compile_cli(root), root), "flow.py:8:1: DF507")
-    assert "greet, which the carried members of a base class read from basesteps.py" in line
+    line = expect(assert_rejected(compile_cli(root), root), "flow.py:11:1: DF507")
+    assert "tagged, which the carried members of a base class read from basesteps.py" in line
+    assert "greet" not in line
 
 
 def test_mutator_output_is_shown_and_does_not_corrupt_stdout(tmp_path: Path) -> None:

@@ -141,11 +141,28 @@ def test_a_plain_metaflow_base_stays_imported(tmp_path: Path) -> None:
     assert compile_file(flow, CompileOptions()) == flow.read_text()
 
 
-def test_a_name_the_flow_binds_differently_is_a_located_error(tmp_path: Path) -> None:
-    own_greet = "def greet():\n    return 0\n\n\nclass F(BaseFlow):"
-    flow = _project(tmp_path, FLOW.replace("class F(BaseFlow):", own_greet))
+def test_a_name_the_flow_binds_differently_is_renamed(tmp_path: Path) -> None:
+    """The flow module binds `greet` and `PREFIX` to its own: the base module's are carried
+    as `basesteps_greet` / `basesteps_PREFIX` (where the carried members and helpers read
+    the module's binding; a local of the same name stays), and the flow's own are kept."""
+    own = 'PREFIX = "mine"\n\n\ndef greet():\n    return 0\n\n\nclass F(BaseFlow):'
+    flow = _project(tmp_path, FLOW.replace("class F(BaseFlow):", own))
+    code = compile_file(flow, CompileOptions())
+    assert 'basesteps_PREFIX = "hello"' in code and "def basesteps_greet(name):" in code
+    assert 'return f"{basesteps_PREFIX}, {name}"' in code
+    assert "self.greeting = basesteps_greet(self.who)" in code
+    assert 'PREFIX = "mine"' in code and "def greet():\n    return 0" in code
+
+
+def test_a_decorator_name_the_flow_binds_differently_is_a_located_error(
+    tmp_path: Path,
+) -> None:
+    """A name a carried step is decorated with is not renamed (the passes that inline it read
+    it by its module's name): DF507."""
+    own = "def tagged():\n    return 0\n\n\nclass F(BaseFlow):"
+    flow = _project(tmp_path, FLOW.replace("class F(BaseFlow):", own))
     with pytest.raises(CompileError) as err:
         compile_file(flow, CompileOptions())
     [diag] = err.value.diagnostics
     assert diag.code == "DF507"
-    assert diag.format().startswith("flow.py:11:1: DF507 greet, which the carried members")
+    assert diag.format().startswith("flow.py:11:1: DF507 tagged, which the carried members")

@@ -21,6 +21,7 @@ import libcst as cst
 
 from ...support.diagnostics import NOT_FLATTENED, Diagnostic
 from ...support.locate import Locator
+from ...support.names import NameAllocator, identifiers_in_text
 from ...support.namespace import (
     METAFLOW,
     Defined,
@@ -29,6 +30,8 @@ from ...support.namespace import (
     Namespace,
     Resolver,
 )
+from ...support.rename import Renamer
+from ...support.scopes import resolve_scopes
 from .detect import Detector, is_generator
 from .imports import EXPANSION_ONLY, AddedImports
 
@@ -58,8 +61,15 @@ class Flattener:
         self.metaflow = metaflow
         self.added = added
         self.origin: dict[cst.CSTNode, Namespace] = {}
-        #: names a carried member reads that the flow module binds to something else
+        #: names a carried member reads that the flow module binds to something else and
+        #: that cannot be renamed (a decorator's name, a dotted `import a.b`)
         self.collisions: list[tuple[Namespace, str]] = []
+        #: (module display, name) -> the name that module's binding has in the flow module,
+        #: when its own is taken there (by the flow module, or by another base module's)
+        self.renamed: dict[tuple[str, str], str] = {}
+        self._carried: dict[str, object] = {}  # a name carried into the flow module -> target
+        self._names: NameAllocator | None = None
+        self._originals: dict[tuple[str, int], tuple[Namespace, cst.BaseStatement]] = {}
 
     def bases(
         self, cls: cst.ClassDef, needs: Callable[[Defined], bool]
@@ -109,6 +119,8 @@ class Flattener:
                 if (id(where), name) not in seen:
                     seen.add((id(where), name))
                     todo.extend(self._needed(where, name, in_chain, keep_decorators))
+        for key, (ns, stmt) in self._originals.items():
+            self.added.definitions[key] = self.rename(ns, stmt)
 
     def _needed(
         self, ns: Namespace, name: str, in_chain: set[int], keep_decorators: bool
@@ -128,33 +140,47 @@ class Flattener:
             return []  # a mutator: its work was written out
         if decorator and not keep_decorators:
             return []  # its work is written out; its module is not imported
-        if name in self.flow_ns.bindings:
-            if not _same(self.resolver.resolve(self.flow_ns, name), target):
-                self.collisions.append((ns, name))
+        if (ns.source.display, name) in self.renamed:
+            return []  # carried already, under its new name
+        if isinstance(binding, ImportFrom) and binding.module == METAFLOW:
+            # read under the name the output reads Metaflow's by (imported when missing)
+            if binding.name not in EXPANSION_ONLY:
+                if self.metaflow(binding.name) != name:
+                    if self._rename(ns, name, binding) is None:
+                        self.collisions.append((ns, name))
+            elif binding.name == name:  # e.g. config_expr in a carried Parameter
+                self.added.if_read.add(name)
             return []
+        local: str | None = name
+        if name in self.flow_ns.bindings:
+            if _same(self.resolver.resolve(self.flow_ns, name), target):
+                return []
+            local = self._rename(ns, name, binding)
+        elif name in self._carried and not _same(self._carried[name], target):
+            local = self._rename(ns, name, binding)  # another base module's, carried
+        if local is None:
+            self.collisions.append((ns, name))
+            return []
+        self._carried.setdefault(local, target)
         carried = self.added.carried
         if isinstance(binding, ImportFrom) and binding.module:
-            if binding.module == METAFLOW:
-                if binding.name not in EXPANSION_ONLY:
-                    if self.metaflow(binding.name) != name:
-                        self.collisions.append((ns, name))
-                elif binding.name == name:  # e.g. config_expr in a carried Parameter
-                    self.added.if_read.add(name)
-                return []
             helper = None if decorator else self._project_helper(binding, target)
             if helper is not None:  # from a project module: copied, as the base module's own
+                if local != name:  # its definition renamed too, where it is defined
+                    self.renamed[(helper.namespace.source.display, helper.name)] = local
                 return self._copy(helper)
-            alias = "" if binding.name == name else f" as {name}"
+            alias = "" if binding.name == local else f" as {local}"
             carried.append(
                 cst.parse_statement(f"from {binding.module} import {binding.name}{alias}")
             )
         elif isinstance(binding, ImportModule):
-            alias = "" if binding.dotted.split(".")[0] == name else f" as {name}"
+            alias = "" if binding.dotted.split(".")[0] == local else f" as {local}"
             carried.append(cst.parse_statement(f"import {binding.dotted}{alias}"))
         elif decorator and ns.ref is not None:
             # a custom decorator the base module defines: imported for the compile only
             # (the passes that inline it drop the import)
-            carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}"))
+            alias = "" if name == local else f" as {local}"
+            carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}{alias}"))
         else:  # a module-level helper, copied (in its module's order)
             return self._copy(Defined(ns, name, binding.stmt))
         return []
@@ -163,8 +189,73 @@ class Flattener:
         """Copy a module-level helper into the flow module; what it reads, to look up."""
         ns = helper.namespace
         place = ns.source.module.body.index(helper.stmt)
+        self._originals[(ns.source.display, place)] = (ns, helper.stmt)
         self.added.definitions[(ns.source.display, place)] = helper.stmt
         return [(ns, n) for n in sorted(_read_names(ns.source.module.code_for_node(helper.stmt)))]
+
+    def _rename(self, ns: Namespace, name: str, binding: object) -> str | None:
+        """A fresh name in the flow module for module `ns`'s `name` (`<module>_<name>`, as
+        carried helpers are renamed; Metaflow's own names under the local name the output
+        reads them by), recorded for `rename`; None when it cannot be renamed: a name a
+        decorator is written with (later passes and the writer read decorators by their
+        module's names) or a dotted `import a.b`."""
+        if name in self._decorator_names(ns):
+            return None
+        if isinstance(binding, ImportModule) and "." in binding.dotted:
+            return None
+        if isinstance(binding, ImportFrom) and binding.module == METAFLOW:
+            new = self.metaflow(binding.name)
+        else:
+            if self._names is None:
+                text = self.flow_ns.source.module.code
+                self._names = NameAllocator(identifiers_in_text(text) | set(self._carried))
+            stem = ns.source.display.rsplit("/", 1)[-1].removesuffix(".py")
+            new = self._names.claim(f"{stem}_{name}")
+        self.renamed[(ns.source.display, name)] = new
+        return new
+
+    def _decorator_names(self, ns: Namespace) -> set[str]:
+        """The first names of every decorator written in module `ns` (`x` of `@x.y(...)`)."""
+        out = set()
+        for node in ns.source.module.body:
+            for item in [node, *(node.body.body if isinstance(node, cst.ClassDef) else ())]:
+                for dec in getattr(item, "decorators", ()):
+                    root = (
+                        dec.decorator.func
+                        if isinstance(dec.decorator, cst.Call)
+                        else (dec.decorator)
+                    )
+                    while isinstance(root, cst.Attribute):
+                        root = root.value
+                    if isinstance(root, cst.Name):
+                        out.add(root.value)
+        return out
+
+    def rename(self, ns: Namespace, node: cst.CSTNode) -> cst.CSTNode:
+        """`node` (a statement or decorator of module `ns`) with the module-level names it
+        reads or binds that were renamed for the flow module written under their new names:
+        only the names that refer to the module's own binding (a method's local of the same
+        name stays), as libcst's scope analysis of the module resolves them."""
+        names = {
+            old: new for (display, old), new in self.renamed.items() if display == ns.source.display
+        }
+        if not names:
+            return node
+        scopes = resolve_scopes(ns.source.module)
+        top = scopes.of_node.get(ns.source.module.body[0]) if ns.source.module.body else None
+        refs: dict[cst.Name, str] = {}
+        if top is not None:
+            for old in names:
+                for assignment in top.assignments[old]:
+                    bound = assignment.node
+                    if isinstance(bound, (cst.FunctionDef, cst.ClassDef)):
+                        refs[bound.name] = old
+                    elif isinstance(bound, cst.Name):
+                        refs[bound] = old
+                    for access in assignment.references:
+                        if isinstance(access.node, cst.Name):
+                            refs[access.node] = old
+        return node.visit(_GlobalRenamer([(refs, names)], items=names))
 
     def _project_helper(self, binding: ImportFrom, target: object) -> Defined | None:
         """The definition a carried member imports from a module of the project (not an
@@ -216,7 +307,7 @@ class Flattener:
                 names = names_of(item)
                 if not names or names & own or any(winners[n] != index for n in names):
                     continue
-                member = item
+                member = self.rename(ns, item)
                 if first:
                     origin = ns.source.display.rsplit("/", 1)[-1]
                     note = f"# carried from {base.name.value} ({origin})"
@@ -229,6 +320,13 @@ class Flattener:
                     self.origin[member] = ns
                 body.append(member)
         return body
+
+
+class _GlobalRenamer(Renamer):
+    """Renames module-level names: `global X` statements too, never `nonlocal X` (a local)."""
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        return False
 
 
 def assigned(cls: cst.ClassDef) -> set[str]:

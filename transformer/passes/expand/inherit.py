@@ -46,7 +46,7 @@ def flatten_bases(
             if chain:
                 flattener.imports(chain, keep_decorators=True)
                 diagnostics += flattener.report(locator, stmt)
-                inherited, duplicates = _flow_decorators(stmt, chain, resolver, flow_ns, locator)
+                inherited, duplicates = _flow_decorators(stmt, chain, flattener, locator)
                 diagnostics += duplicates
                 stmt = stmt.with_changes(
                     decorators=[*stmt.decorators, *inherited],
@@ -68,7 +68,7 @@ MULTIPLE = frozenset({"exit_hook", "airflow_external_task_sensor", "airflow_s3_k
 
 
 def _flow_decorators(
-    cls: cst.ClassDef, chain: Chain, resolver: Resolver, flow_ns: Namespace, locator: Locator
+    cls: cst.ClassDef, chain: Chain, flattener: Flattener, locator: Locator
 ) -> tuple[list[cst.Decorator], list[Diagnostic]]:
     """Metaflow's flow decorators (`@project`, ...) written on the chain's classes, which the
     class inherits natively, as Metaflow's `FlowSpecMeta` merges them (measured on 2.16.0 and
@@ -77,6 +77,7 @@ def _flow_decorators(
     as it is imported (`DuplicateFlowDecoratorException`): a located DF504, as an expansion
     reports it. A kind that may be written more than once (`@exit_hook`) is the class's own
     when it writes it (2.19 replaces the inherited list by the class's), else every base's."""
+    resolver, flow_ns = flattener.resolver, flattener.flow_ns
     first: dict[str, tuple[Location, str]] = {}  # kind -> where it was first written
     for dec in cls.decorators:
         kind = _metaflow_kind(resolver, flow_ns, dec)
@@ -93,7 +94,7 @@ def _flow_decorators(
             if kind is None or (kind in MULTIPLE and kind in own):
                 continue
             if kind in MULTIPLE:
-                several[-1].append(dec)
+                several[-1].append(flattener.rename(ns, dec))
                 continue
             where = locator.locate(ns.source, dec.decorator)
             if kind in first:
@@ -109,7 +110,7 @@ def _flow_decorators(
                 )
                 continue
             first[kind] = (where, base.name.value)
-            out.append(dec)
+            out.append(flattener.rename(ns, dec))
     # Several of a kind, in the order Metaflow lists them: the more derived class's first,
     # each class's in the order they apply (bottom up); so the more basic class's written
     # above.
