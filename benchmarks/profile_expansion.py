@@ -3,12 +3,14 @@
     python benchmarks/profile_expansion.py [--runs 7] [--flows 1]
 
 Runs `decoflow compile` of a generated mutator flow (gen.py `--mutators`) in a process
-that times its phases with wall clocks shared with the Metaflow child it starts: start-up,
-imports (click and decoflow's CLI, libcst, the compiler), the first round of the batch
-(parse the flow, find that it needs expansion), the child (spawned; Metaflow imported:
-`ready`; the flow evaluated: `done`; the child gone: end of stream; reaped), the second
-round (compile the expanded flow), writing. `show` is timed alone, and its import of
-Metaflow under `-X importtime`. Medians over `--runs` runs of each, alternating.
+that times its phases with wall clocks shared with the Metaflow child it starts, in the
+order the real CLI reaches them (each module is patched as the CLI imports it): start-up,
+click and decoflow's CLI, the child spawned (before libcst), libcst and the compiler, the
+first round of the batch (parse the flow, find that it needs expansion), the child
+(`ready`: Metaflow imported and the request read; `done`: the flow evaluated; killed, reaped
+at the end of the batch), the second round (compile the expanded flow), writing. `show`
+is timed alone, and its import of Metaflow under `-X importtime`. Medians over `--runs`
+runs of each, alternating.
 """
 
 from __future__ import annotations
@@ -31,42 +33,66 @@ import json, os, sys, time
 marks = [("python started", time.time())]
 def mark(label):
     marks.append((label, time.time()))
+# Each module is patched as the real CLI imports it (nothing is imported ahead of it, so
+# the order of the marks is the CLI's own: the child is spawned before libcst is imported).
+import importlib.abc, importlib.util
+LABELS = {"decoflow.cli": "imported click, decoflow.cli", "libcst": "imported libcst",
+          "decoflow.transformer.pipeline": "imported the compiler"}
+def patch_project(project):
+    real_task = project.compile_task
+    def compile_task(task):
+        mark("compile_task begins")
+        outcome = real_task(task)
+        mark("compile_task ends (%s)" % ("deferred" if outcome.deferred else "compiled"))
+        return outcome
+    project.compile_task = compile_task
+def patch_expand(expand_pass):
+    real_preload = expand_pass.preload
+    def preload(*args, **kwargs):
+        mark("preload begins")
+        real_preload(*args, **kwargs)
+        mark("preload ends")
+    expand_pass.preload = preload
+def patch_runner(runner):
+    Child = runner._Child
+    real_init, real_next, real_close = Child.__init__, Child.next_message, Child.close
+    def init(self, *args):
+        mark("child spawning")
+        real_init(self, *args)
+        mark("child spawned")
+    def next_message(self, deadline):
+        message = real_next(self, deadline)
+        mark("child: %s" % (message or {}).get("event", "end of stream"))
+        return message
+    def close(self, *args, **kwargs):
+        code = real_close(self, *args, **kwargs)
+        mark("child killed" + (" and reaped" if kwargs.get("reap", True) else ""))
+        return code
+    Child.__init__, Child.next_message, Child.close = init, next_message, close
+PATCHES = {"decoflow.project": patch_project, "decoflow.transformer.passes.expand": patch_expand,
+           "decoflow.transformer.expansion.runner": patch_runner}
+class AfterImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in PATCHES and name not in LABELS:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        real_exec = spec.loader.exec_module
+        def exec_module(module):
+            real_exec(module)
+            if name in PATCHES:
+                PATCHES[name](module)
+            if name in LABELS:
+                mark(LABELS[name])
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, AfterImport())
+import gc
 import decoflow.cli
-mark("imported click, decoflow.cli")
-import libcst
-mark("imported libcst")
-import decoflow.transformer.pipeline
-from decoflow import project
-from decoflow.transformer.expansion import runner
-from decoflow.transformer.passes import expand as expand_pass
-mark("imported the compiler")
-real_task, real_preload = project.compile_task, expand_pass.preload
-def compile_task(task):
-    mark("compile_task begins")
-    outcome = real_task(task)
-    mark("compile_task ends (%s)" % ("deferred" if outcome.deferred else "compiled"))
-    return outcome
-project.compile_task = compile_task
-def preload(*args):
-    mark("preload begins")
-    real_preload(*args)
-    mark("preload ends")
-expand_pass.preload = preload
-Child = runner._Child
-real_init, real_next, real_close = Child.__init__, Child.next_message, Child.close
-def init(self, *args):
-    mark("child spawning")
-    real_init(self, *args)
-    mark("child spawned")
-def next_message(self, deadline):
-    message = real_next(self, deadline)
-    mark("child: %s" % (message or {}).get("event", "end of stream"))
-    return message
-def close(self, kill=False):
-    code = real_close(self, kill)
-    mark("child reaped")
-    return code
-Child.__init__, Child.next_message, Child.close = init, next_message, close
+gc.set_threshold(200_000, 30, 30)  # as decoflow.cli.run
 try:
     decoflow.cli.main(sys.argv[2:], standalone_mode=False)
 except SystemExit:
