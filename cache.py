@@ -298,6 +298,8 @@ def _decode(blob: bytes) -> tuple[list[str], bytes] | None:
 
 @dataclass(frozen=True)
 class _Entry:
+    """One cache entry's fields: what the output depends on (its bytes are stored beside)."""
+
     slot: str
     flow: str
     files: list[tuple[str, str]]  # (path, digest)

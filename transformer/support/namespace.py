@@ -75,6 +75,8 @@ class MetaflowName:
 
 @dataclass(frozen=True)
 class ModuleObject:
+    """A module itself, named by its dotted path (`import m` then `m`)."""
+
     dotted: str
 
 

@@ -87,6 +87,8 @@ class CarriedCode:
 
 @dataclass
 class _Carried:
+    """A module-level statement to carry, where it is and its position in its module."""
+
     namespace: Namespace
     stmt: cst.CSTNode
     index: int
