@@ -71,6 +71,8 @@ PATTERNS = [
     Pattern("config-read-by-mutator-only", "mutatoronly", "scaleflow.py"),
     # a base flow in a package: its helper from a sibling module carried, config_expr kept
     Pattern("base-in-package", "pkgbase", "pkgflow.py"),
+    # a Config's sub-dict kept as an artifact, a Config named with a "-" (2.15 too)
+    Pattern("config-values-kept", "cfgvalues", "valuesflow.py"),
 ]
 
 

@@ -205,7 +205,9 @@ class StaticWriter:
             extra.append(f"{key}={cst.Module(body=[]).code_for_node(arg.value)}")
         config = self._metaflow("Config")
         value = literal_source(ast.literal_eval(info.value.src))
-        parts = [literal_source(name), f"default_value={value}"]
+        # Metaflow 2.15 passes a config whose name has a "-" to no task (they read None):
+        # the name only names the command-line option, so "_" stands in for it
+        parts = [literal_source(name.replace("-", "_")), f"default_value={value}"]
         parts += extra
         return f"{var} = {config}({', '.join(parts)})"
 
@@ -316,6 +318,8 @@ class StaticWriter:
         if self.diagnostics:
             raise CompileError(self.diagnostics)
         body = _with_printed(body, self.x.printed)
+        if self.x.configs:
+            body = _with_config_pickling(body, self.x.flow_name)
         module = self.source.module.with_changes(body=body)
         module = fix_imports(module, self.flow_ns, self.resolver, self.detector, self.added)
         return module.code
@@ -346,6 +350,39 @@ def _with_printed(body: list[cst.BaseStatement], printed: dict[str, str]):
     if main < len(body):
         body[main] = body[main].with_changes(leading_lines=[blank, blank])
     return body[:main] + replay + body[main:]
+
+
+#: Metaflow before 2.16 pickles a ConfigValue (a Config's sub-dict a step keeps as an
+#: artifact) in a form that cannot be loaded back ("ConfigValue is immutable"): the compiled
+#: flow gives it the `__reduce__` later versions have (pickling is in the task, so the
+#: Client reads it anywhere).
+CONFIG_PICKLING = """\
+# Metaflow before 2.16 cannot load back a Config's sub-dict kept as an artifact: give
+# ConfigValue the __reduce__ later versions have.
+from metaflow.user_configs.config_parameters import ConfigValue as decoflow_ConfigValue
+
+if "__reduce__" not in vars(decoflow_ConfigValue):
+    decoflow_ConfigValue.__reduce__ = lambda self: (type(self), (self.to_dict(),))
+"""
+
+
+def _with_config_pickling(body: list[cst.BaseStatement], flow_name: str):
+    """`body` with `CONFIG_PICKLING` just before the flow class."""
+    at = next(
+        (
+            i
+            for i, stmt in enumerate(body)
+            if isinstance(stmt, cst.ClassDef) and stmt.name.value == flow_name
+        ),
+        None,
+    )
+    if at is None:
+        return body
+    shim = list(cst.parse_module(CONFIG_PICKLING).body)
+    blank = cst.EmptyLine(indent=False)
+    comment = [cst.EmptyLine(comment=cst.Comment(c)) for c in CONFIG_PICKLING.splitlines()[:2]]
+    shim[0] = shim[0].with_changes(leading_lines=[blank, blank, *comment])
+    return body[:at] + shim + body[at:]
 
 
 def _is_main_guard(stmt: cst.BaseStatement) -> bool:
