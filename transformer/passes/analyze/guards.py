@@ -12,7 +12,7 @@ Whether the decorator runs code before its yield decides whether it can fail tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -32,6 +32,11 @@ class GuardFacts:
     has_pre_code: bool  # code may run before the first yield
     # the yields whose failure raised in their place one of those would see
     seen: frozenset[cst.CSTNode] = field(default=frozenset(), repr=False)
+    # per guarded statement: the yields its handlers see, and those its `finally` (or a
+    # `with`'s exit) sees
+    sees: Mapping[cst.CSTNode, tuple[frozenset[cst.CSTNode], frozenset[cst.CSTNode]]] = field(
+        default_factory=dict, repr=False
+    )
 
 
 class _TryFinder:
@@ -45,6 +50,8 @@ class _TryFinder:
         self.guarded: set[cst.CSTNode] = set()
         self.handlers: set[cst.CSTNode] = set()
         self.seen: set[cst.CSTNode] = set()
+        self.by_handlers: dict[cst.CSTNode, set[cst.CSTNode]] = {}
+        self.by_finally: dict[cst.CSTNode, set[cst.CSTNode]] = {}
 
     def walk(
         self, stmts: Sequence[cst.CSTNode], around: tuple[tuple[str, cst.CSTNode], ...]
@@ -52,7 +59,7 @@ class _TryFinder:
         for stmt in stmts:
             if stmt in self.sites:
                 for part, node in around:
-                    if self._mark(part, node):
+                    if self._mark(part, node, stmt):
                         self.seen.add(stmt)
             elif isinstance(stmt, (cst.Try, cst.TryStar)):
                 self.walk(_suite(stmt.body), (*around, ("body", stmt)))
@@ -70,17 +77,21 @@ class _TryFinder:
                 for block in _blocks(stmt):  # if/elif/else, loops, match
                     self.walk(block, around)
 
-    def _mark(self, part: str, node: cst.CSTNode) -> bool:
-        """Marks `node` guarded when it sees what a yield in its `part` throws; says so."""
+    def _mark(self, part: str, node: cst.CSTNode, site: cst.CSTNode) -> bool:
+        """Marks `node` guarded when it sees what the yield `site` in its `part` throws;
+        says so."""
         if isinstance(node, cst.With):
             self.guarded.add(node)  # its __exit__ sees what the yield throws
+            self.by_finally.setdefault(node, set()).add(site)
             return True
         assert isinstance(node, (cst.Try, cst.TryStar))
         sees = False
         if part == "body" and node.handlers:
             self.handlers.add(node)
+            self.by_handlers.setdefault(node, set()).add(site)
             sees = True
         if node.finalbody is not None:
+            self.by_finally.setdefault(node, set()).add(site)
             sees = True
         if sees:
             self.guarded.add(node)
@@ -156,4 +167,11 @@ def find_guards(func: cst.FunctionDef, sites: Sequence[cst.SimpleStatementLine])
         except_star=except_star,
         has_pre_code=_runs_code_before_yield(body, site_set),
         seen=frozenset(finder.seen),
+        sees={
+            node: (
+                frozenset(finder.by_handlers.get(node, ())),
+                frozenset(finder.by_finally.get(node, ())),
+            )
+            for node in guarded
+        },
     )

@@ -65,8 +65,8 @@ class DecoratorCode(InStep):
         self.info = info
         self.sites = {s.stmt: s.index for s in info.sites}
         self.guard = guard
-        # each `with` around a yield -> the names of its items' parts
-        self.with_names = dict(zip(info.guards.withs, guard.withs)) if guard else {}
+        # each guarded `with` -> the names of its items' parts
+        self.with_names = dict(guard.withs) if guard else {}
 
     def leave_Global(
         self, original: cst.Global, updated: cst.Global
@@ -89,24 +89,27 @@ class DecoratorCode(InStep):
     def leave_With(
         self, original: cst.With, updated: cst.With
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        if self.guard is None or original not in self.info.guards.guarded:
+        if original not in self.with_names:
             return updated
-        return spelled_out_with(updated, self.guard, self.with_names[original])
+        return spelled_out_with(updated, self.guard, self.with_names[original])  # type: ignore[arg-type]
 
     def leave_Try(self, original: cst.Try, updated: cst.Try) -> cst.Try:
-        if self.guard is None or original not in self.info.guards.guarded:
+        guard = self.guard
+        if guard is None or original not in guard.handlers | guard.finals:
             return updated
-        return guarded_try(updated, self.guard, original in self.info.guards.handlers)
+        return guarded_try(updated, guard, original in guard.handlers, original in guard.finals)
 
     def leave_TryStar(
         self, original: cst.TryStar, updated: cst.TryStar
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        guards = self.info.guards
-        if self.guard is None or original not in guards.guarded:
+        guard = self.guard
+        if guard is None:
             return updated
-        if original in guards.handlers:
-            return guarded_try_star(updated, self.guard)
-        return guarded_try(updated, self.guard, False)
+        if original in guard.handlers:
+            return guarded_try_star(updated, guard)
+        if original in guard.finals:
+            return guarded_try(updated, guard, False, True)
+        return updated
 
 
 _CODE: NodeMemo[list[cst.BaseStatement]] = NodeMemo()

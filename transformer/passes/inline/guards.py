@@ -77,15 +77,16 @@ def _spelled_out(
     return stmts
 
 
-def guarded_try(node: TryNode, guard: Guard, handlers_see_it: bool) -> TryNode:
+def guarded_try(node: TryNode, guard: Guard, handlers_see_it: bool, final_sees_it: bool) -> TryNode:
     """Handlers step aside (re-raise) and `finally` does not run while a decorator below
     is still setting up, as Metaflow never throws that failure into this one.
-    `handlers_see_it`: a yield is in the body (else only `finally` is guarded)."""
+    `handlers_see_it`, `final_sees_it`: such a failure may reach them (else they stay)."""
     handlers = list(node.handlers)
     if handlers_see_it:
         reraise = line(f"if {guard.below_setting_up}:\n    raise\n")
         handlers = [h.with_changes(body=block([reraise, *statements_of(h.body)])) for h in handlers]
-    return node.with_changes(handlers=handlers, finalbody=_settled_finally(node, guard))
+    finalbody = _settled_finally(node, guard) if final_sees_it else node.finalbody
+    return node.with_changes(handlers=handlers, finalbody=finalbody)
 
 
 def guarded_try_star(node: cst.TryStar, guard: Guard) -> cst.FlattenSentinel[cst.BaseStatement]:

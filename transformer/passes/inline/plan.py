@@ -29,7 +29,7 @@ from ..carry import Layer
 from ..discover import StepSite
 from .classes import ClassLayerPlan, is_class_layer, may_skip, plan_class_layer
 from .dead_handlers import is_bare_pass
-from .setup import Setup, guard_level, needs_tracking
+from .setup import Setup, guard_level, hot_sites, needs_tracking
 
 #: The runtime helper that does what a yield says, by what it says.
 HELPERS = {
@@ -47,8 +47,12 @@ class Guard:
 
     level: int
     flag: str
-    # per `with` around a yield, per item: the manager, whether it exited, the error
-    withs: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    # the `try`s whose handlers step aside, and the `try`s and `with`s whose `finally`
+    # (or exit) does: those that may see a failure they must step aside for
+    handlers: frozenset[cst.CSTNode] = frozenset()
+    finals: frozenset[cst.CSTNode] = frozenset()
+    # per guarded `with`, per item: the manager, whether it exited, the error
+    withs: tuple[tuple[cst.With, tuple[tuple[str, ...], ...]], ...] = ()
     # for `try/except*` around a yield: the failure kept aside, and as it was caught
     star: tuple[str, ...] = ("", "")
 
@@ -314,19 +318,29 @@ class _Planner:
         guard = None
         level = guard_level(self.setup, self.layers, layer)
         if level is not None:
+            hot = hot_sites(self.layers, layer)
+            sees = info.guards.sees
+            handlers = frozenset(n for n, (by_h, _) in sees.items() if by_h & hot)
+            finals = frozenset(n for n, (_, by_f) in sees.items() if by_f & hot)
             withs = tuple(
-                tuple(
-                    self._claim(alloc, f"{name}_with", f"{name}_with_exited", f"{name}_with_error")
-                    for _ in w.items
+                (
+                    w,
+                    tuple(
+                        self._claim(
+                            alloc, f"{name}_with", f"{name}_with_exited", f"{name}_with_error"
+                        )
+                        for _ in w.items
+                    ),
                 )
                 for w in info.guards.withs
+                if w in finals
             )
             star = (
                 self._claim(alloc, f"{name}_setup_failure", f"{name}_failure")
-                if info.guards.except_star
+                if any(isinstance(n, cst.TryStar) for n in handlers)
                 else ("", "")
             )
-            guard = Guard(level, self.setup.flag, withs, star)
+            guard = Guard(level, self.setup.flag, handlers, finals, withs, star)
         returned = self._claim(alloc, f"{name}_returned")[0] if info.has_return else None
         yielded = self._claim(alloc, f"{name}_yielded")[0] if info.counts_yields else None
         run_function = None

@@ -19,12 +19,19 @@ A decorator that may yield twice needs its own guards skipped too where they wou
 that failure (the second yield in a `try` body, a `with`, before a `finally`): after a
 second yield Metaflow leaves the generator suspended, so its handlers, `finally` and `with`
 exits never run. A second yield in an `except` handler with no `finally` is seen by none.
+
+Only the parts that may see such a failure step aside (`hot_sites`): a `try`'s handlers
+when one of those yields is in its body, its `finally` (a `with`'s exit) when one is
+anywhere in it. A `try` around a skip sees no failure from below; a handler holding the
+second yield does not see its own failure, the `finally` after it does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import libcst as cst
 
 from ..carry import Layer
 
@@ -64,26 +71,43 @@ class Setup:
         return self.tracks(layer) or (self.bypasses(layer) and layer.info.miscounts)
 
 
+def _below_fails(layers: Sequence[Layer], layer: Layer) -> bool:
+    """Whether a decorator below `layer` may fail where `layer` must not see it."""
+    return any(other.level > layer.level and other.info.fails_past_outer for other in layers)
+
+
+def hot_sites(layers: Sequence[Layer], layer: Layer) -> frozenset[cst.CSTNode]:
+    """The yields of `layer` where a failure its guards must step aside for may arise:
+    where what is below it runs (when a decorator below may fail past it), and where a
+    second yield fails (Metaflow then leaves the generator suspended)."""
+    hot = {s.stmt for s in layer.info.sites if s.maybe_second}
+    if _below_fails(layers, layer):
+        hot |= {s.stmt for s in layer.info.yields_to_body}
+    return frozenset(hot)
+
+
+def needs_guard(layers: Sequence[Layer], layer: Layer) -> bool:
+    """Whether a `try`/`with` of `layer` may see a failure it must step aside for."""
+    info = layer.info
+    if not info.guards.guarded:
+        return False
+    if getattr(info, "is_class", False):  # its `except` is around what is below it
+        return _below_fails(layers, layer)
+    hot = hot_sites(layers, layer)
+    return any(
+        (by_handlers | by_finally) & hot for by_handlers, by_finally in info.guards.sees.values()
+    )
+
+
 def needs_tracking(layers: Sequence[Layer]) -> int | None:
-    """The level from which the step must track setup (the outermost guarded one), or None
-    when no guard can see a failure it must not."""
-    guarded = [layer.level for layer in layers if layer.info.guards.guarded]
-    if not guarded:
-        return None
-    lowest = min(guarded)
-    if any(layer.level > lowest and layer.info.fails_past_outer for layer in layers) or any(
-        layer.info.guards.guarded and layer.info.second_yield_seen for layer in layers
-    ):
-        return lowest
-    return None
+    """The level from which the step must track setup (the outermost layer with a guard
+    to place), or None when no guard can see a failure it must not."""
+    levels = [layer.level for layer in layers if needs_guard(layers, layer)]
+    return min(levels) if levels else None
 
 
 def guard_level(setup: Setup, layers: Sequence[Layer], layer: Layer) -> int | None:
     """The level at which `layer`'s guards step aside, or None when they need not."""
-    if setup.track_from is None or not layer.info.guards.guarded:
+    if setup.track_from is None or not needs_guard(layers, layer):
         return None
-    if any(other.level > layer.level and other.info.fails_past_outer for other in layers):
-        return layer.level
-    if layer.info.second_yield_seen:  # a second yield leaves the generator suspended:
-        return layer.level  # its own handlers, `finally` and `with` exits never run
-    return None
+    return layer.level
