@@ -91,13 +91,6 @@ class GeneratorInfo:
         return any(s.maybe_second for s in self.sites)
 
     @property
-    def second_yield_seen(self) -> bool:
-        """Whether a second yield may fail where the decorator's own guards would see that
-        failure (a yield inside a `try` body or `with`, or anywhere a `finally` follows):
-        Metaflow leaves the generator suspended, so they must step aside."""
-        return any(s.maybe_second and s.stmt in self.guards.seen for s in self.sites)
-
-    @property
     def counts_yields(self) -> bool:
         """Whether the step must count the decorator's yields: one may be reached with none
         before it or with one (checked at run time), or none at all."""

@@ -129,7 +129,6 @@ class ClassInfo:
     has_return = False
     inspect_uses = ()
     yields_again = False
-    second_yield_seen = False
 
     @property
     def name(self) -> str:

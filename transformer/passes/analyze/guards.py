@@ -30,8 +30,6 @@ class GuardFacts:
     withs: tuple[cst.With, ...] = field(repr=False)  # the guarded `with`s, in source order
     except_star: bool  # a `try/except*` has a yield in its body
     has_pre_code: bool  # code may run before the first yield
-    # the yields whose failure raised in their place one of those would see
-    seen: frozenset[cst.CSTNode] = field(default=frozenset(), repr=False)
     # per guarded statement: the yields its handlers see, and those its `finally` (or a
     # `with`'s exit) sees
     sees: Mapping[cst.CSTNode, tuple[frozenset[cst.CSTNode], frozenset[cst.CSTNode]]] = field(
@@ -49,7 +47,6 @@ class _TryFinder:
         self.sites = sites
         self.guarded: set[cst.CSTNode] = set()
         self.handlers: set[cst.CSTNode] = set()
-        self.seen: set[cst.CSTNode] = set()
         self.by_handlers: dict[cst.CSTNode, set[cst.CSTNode]] = {}
         self.by_finally: dict[cst.CSTNode, set[cst.CSTNode]] = {}
 
@@ -59,8 +56,7 @@ class _TryFinder:
         for stmt in stmts:
             if stmt in self.sites:
                 for part, node in around:
-                    if self._mark(part, node, stmt):
-                        self.seen.add(stmt)
+                    self._mark(part, node, stmt)
             elif isinstance(stmt, (cst.Try, cst.TryStar)):
                 self.walk(_suite(stmt.body), (*around, ("body", stmt)))
                 for handler in stmt.handlers:
@@ -77,13 +73,12 @@ class _TryFinder:
                 for block in _blocks(stmt):  # if/elif/else, loops, match
                     self.walk(block, around)
 
-    def _mark(self, part: str, node: cst.CSTNode, site: cst.CSTNode) -> bool:
-        """Marks `node` guarded when it sees what the yield `site` in its `part` throws;
-        says so."""
+    def _mark(self, part: str, node: cst.CSTNode, site: cst.CSTNode) -> None:
+        """Marks `node` guarded when it sees what the yield `site` in its `part` throws."""
         if isinstance(node, cst.With):
             self.guarded.add(node)  # its __exit__ sees what the yield throws
             self.by_finally.setdefault(node, set()).add(site)
-            return True
+            return
         assert isinstance(node, (cst.Try, cst.TryStar))
         sees = False
         if part == "body" and node.handlers:
@@ -95,7 +90,6 @@ class _TryFinder:
             sees = True
         if sees:
             self.guarded.add(node)
-        return sees
 
 
 def _suite(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
@@ -166,7 +160,6 @@ def find_guards(func: cst.FunctionDef, sites: Sequence[cst.SimpleStatementLine])
         withs=withs,
         except_star=except_star,
         has_pre_code=_runs_code_before_yield(body, site_set),
-        seen=frozenset(finder.seen),
         sees={
             node: (
                 frozenset(finder.by_handlers.get(node, ())),
