@@ -147,3 +147,14 @@ def test_base_module_names_renamed_after_an_expansion(tmp_path: Path) -> None:
     bases flattened by the writer)."""
     code = _differential(_native(COLLIDE, "mutcollideflow.py", tmp_path), tmp_path)
     assert "self.mid = mutmid_fmt(" in code and 'PREFIX = "flow"' in code
+
+
+@pytest.mark.parametrize("flow", ["recflow.py", "importflow.py", "mutflow.py"])
+def test_state_shared_by_a_base_decorator_and_the_steps(flow: str, tmp_path: Path) -> None:
+    """A module-level list that a custom decorator appends to and the inherited steps read:
+    natively one object. The decorator's module defines the base (recflow), or the base
+    imports both from it (importflow, the flow module binding a `SEEN` of its own), or a
+    mutator on the base adds the decorator (mutflow, expanded). The compiled flow carries the
+    list once (before: the flattened steps read a second copy, and saw it empty)."""
+    code = _differential(_native(MUTATOR_FLOWS / "sharedbase", flow, tmp_path), tmp_path)
+    assert code.count("SEEN = []") == 1

@@ -32,7 +32,7 @@ from ...support.namespace import (
 )
 from ...support.rename import Renamer
 from ...support.scopes import resolve_scopes
-from .detect import Detector, is_generator
+from .detect import Detector, callee, is_generator
 from .imports import EXPANSION_ONLY, AddedImports
 
 #: One class of a flattened chain and the module namespace it was read from.
@@ -69,6 +69,7 @@ class Flattener:
         self.renamed: dict[tuple[str, str], str] = {}
         self._carried: dict[str, object] = {}  # a name carried into the flow module -> target
         self._names: NameAllocator | None = None
+        self._decorator_modules: set[str] = set()  # see `_shared`
         self._originals: dict[tuple[str, int], tuple[Namespace, cst.BaseStatement]] = {}
 
     def bases(
@@ -104,13 +105,22 @@ class Flattener:
                 out.extend(self._chain(inner, depth + 1))
         return out
 
-    def imports(self, chain: Chain, keep_decorators: bool = False) -> None:
+    def imports(
+        self,
+        chain: Chain,
+        keep_decorators: bool = False,
+        decorator_modules: frozenset = frozenset(),
+    ) -> None:
         """What the carried members read from their modules: imports re-emitted, Metaflow
         names imported, module-level helpers copied (with what they read in turn). Mutators
         and custom decorators are left out after an expansion (their effect is written
         out); with `keep_decorators` (a static flatten) the custom decorators are imported,
-        for the passes that inline them."""
+        for the passes that inline them. `decorator_modules`: the modules of the custom
+        decorators an expansion put on the steps (their helpers are shared, see `_shared`)."""
         in_chain = {id(cls) for _, cls in chain}
+        self._decorator_modules |= set(decorator_modules)
+        if keep_decorators:
+            self._decorator_modules |= self._modules_of_decorators(chain)
         seen: set[tuple[int, str]] = set()
         for ns, cls in chain:
             todo = [(ns, n) for n in sorted(_read_names(ns.source.module.code_for_node(cls)))]
@@ -165,6 +175,8 @@ class Flattener:
         carried = self.added.carried
         if isinstance(binding, ImportFrom) and binding.module:
             helper = None if decorator else self._project_helper(binding, target)
+            if helper is not None and self._shared(helper.namespace, helper.name, local):
+                return []
             if helper is not None:  # from a project module: copied, as the base module's own
                 if local != name:  # its definition renamed too, where it is defined
                     self.renamed[(helper.namespace.source.display, helper.name)] = local
@@ -181,9 +193,40 @@ class Flattener:
             # (the passes that inline it drop the import)
             alias = "" if name == local else f" as {local}"
             carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}{alias}"))
-        else:  # a module-level helper, copied (in its module's order)
+        elif not self._shared(ns, name, local):  # a module-level helper, copied (in order)
             return self._copy(Defined(ns, name, binding.stmt))
         return []
+
+    def _shared(self, ns: Namespace, name: str, local: str) -> bool:
+        """Import (for the compile only) a helper of a module whose custom decorators the
+        carried steps use, rather than copy it: the passes that inline those decorators carry
+        it once, shared by the decorators and the steps (one object, as natively; a copy of
+        a module-level list or counter would be a second object), and drop the import."""
+        if ns.ref is None or ns.ref.name not in self._decorator_modules:
+            return False
+        alias = "" if name == local else f" as {local}"
+        self.added.carried.append(cst.parse_statement(f"from {ns.ref.name} import {name}{alias}"))
+        return True
+
+    def _modules_of_decorators(self, chain: Chain) -> set[str]:
+        """The modules defining the custom decorators written on the chain's members."""
+        out = set()
+        for ns, cls in chain:
+            for item in cls.body.body:
+                for dec in getattr(item, "decorators", ()):
+                    target = self.resolver.expression(ns, callee(dec))
+                    if (
+                        isinstance(target, Defined)
+                        and (
+                            is_generator(self.resolver, target)
+                            or self.detector.is_mutator_class(
+                                target, bases=frozenset({"UserStepDecorator"})
+                            )
+                        )
+                        and target.namespace.ref is not None
+                    ):
+                        out.add(target.namespace.ref.name)
+        return out
 
     def _copy(self, helper: Defined) -> list[tuple[Namespace, str]]:
         """Copy a module-level helper into the flow module; what it reads, to look up."""

@@ -307,7 +307,9 @@ class StaticWriter:
                 if stmt.name.value == self.x.flow_name:
                     chain, bases = self.flattener.bases(stmt, self._needs_expansion)
                     if chain:
-                        self.flattener.imports(chain)
+                        wrappers = [w for s in self.x.steps.values() for w in s.wrappers]
+                        modules = frozenset(w.module for w in wrappers if w.module)
+                        self.flattener.imports(chain, decorator_modules=modules)
                         self.diagnostics += self.flattener.report(self.locator, stmt)
                     stmt = stmt.with_changes(
                         decorators=self._flow_decorators(stmt),
