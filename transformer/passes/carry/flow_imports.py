@@ -15,6 +15,7 @@ import libcst as cst
 
 from ...support.names import identifiers_in_text
 from ...support.namespace import (
+    METAFLOW,
     ImportFrom,
     ImportModule,
     MetaflowName,
@@ -113,8 +114,21 @@ def flow_reads(
                 collect(body_stmt)
     for info in infos.values():
         if info.definition.in_flow and not isinstance(info, ClassInfo):
-            used |= info.names.global_names
+            ns = info.definition.namespace
+            used |= {n for n in info.names.global_names if not _skip_constant(ns, n)}
     return used, attributes
+
+
+def _skip_constant(ns: Namespace, name: str) -> bool:
+    """`name` is Metaflow's USER_SKIP_STEP: inlined code writes `{}` in its place
+    (`Carrier.output_name`), so a decorator reading it does not keep the import (the
+    constant exists only from Metaflow 2.16)."""
+    binding = ns.bindings.get(name)
+    return (
+        isinstance(binding, ImportFrom)
+        and binding.module == METAFLOW
+        and binding.name == "USER_SKIP_STEP"
+    )
 
 
 def carry_flow_imports(
