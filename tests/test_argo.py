@@ -476,3 +476,19 @@ def test_mutator_flow_deploys_the_same_dag_resources_and_retries(
     assert _resources_and_retries(pair.compiled) == original, _diff(
         original, _resources_and_retries(pair.compiled)
     )
+
+
+def test_flow_decorators_of_a_flattened_base_deploy_the_same(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """@project on a base class in another module (flattened into the compiled flow) and
+    @schedule on the flow: the same Argo spec (the project's names and labels, the cron
+    schedule), once per-deployment values are masked."""
+    flow = MUTATOR_FLOWS / "flowdecos" / "scheduledflow.py"
+    python = require_argo_python()
+    pair = spec_pair(ArgoCase(flow.stem, flow), python, moto_server.start(python), tmp_path)
+    assert dag_summary(pair.compiled) == dag_summary(pair.original)
+    original, compiled = normalized_spec(pair.original), normalized_spec(pair.compiled)
+    text = json.dumps(original)
+    assert "baseproj" in text and '"metaflow/cron"' in text, text[:2000]
+    assert compiled == original, _diff(original, compiled)
