@@ -73,6 +73,8 @@ PATTERNS = [
     Pattern("base-in-package", "pkgbase", "pkgflow.py"),
     # a Config's sub-dict kept as an artifact, a Config named with a "-" (2.15 too)
     Pattern("config-values-kept", "cfgvalues", "valuesflow.py"),
+    # the same without a mutator: the flow, otherwise its own output, gets the shim too
+    Pattern("plain-config-value-kept", "plaincfg", "plaincfgflow.py"),
 ]
 
 

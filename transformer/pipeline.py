@@ -47,6 +47,7 @@ from .passes.render import (
     render,
     render_header_only,
 )
+from .support.config_pickling import add_config_pickling, config_vars, keeps_config_value
 from .support.diagnostics import (
     TOO_DEEP,
     UNREADABLE_FILE,
@@ -247,7 +248,9 @@ class Compilation:
                     self.source.display, self.options.with_specs, sites, self.extra_header
                 )
                 return render_header_only(self.source.module, head)
-            return self.source.text  # nothing to compile: the flow is its own output
+            # nothing to compile: the flow is its own output (unless a step keeps a Config's
+            # value as an artifact: see config_pickling)
+            return self._config_pickling(self.source.text, sites, only_if_kept=True)
 
         # The flow's own names: carried code must not take them (read as a superset from the
         # text if Python's parser refused what libcst accepted).
@@ -293,7 +296,20 @@ class Compilation:
             ),
         )
         self._report_warnings(carried.warnings)
-        return module_code(place_classes(module, carried.classes))
+        return self._config_pickling(module_code(place_classes(module, carried.classes)), sites)
+
+    def _config_pickling(
+        self, text: str, sites: Sequence[StepSite], only_if_kept: bool = False
+    ) -> str:
+        """`text` with `support.config_pickling`'s shim when the flow declares a Config
+        (`only_if_kept`: and a step may keep its value as an artifact); a flow expanded by
+        Metaflow has it already, from `expand.write`."""
+        if self.expansion is not None:
+            return text
+        configs = config_vars(self._ast, self.resolver, self.flow_ns)
+        if not configs or (only_if_kept and not keeps_config_value(self._ast, configs)):
+            return text
+        return add_config_pickling(text, {site.class_name for site in sites})
 
     @staticmethod
     def _report_warnings(found: Sequence[Diagnostic]) -> None:

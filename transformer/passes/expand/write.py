@@ -26,6 +26,7 @@ import ast
 import libcst as cst
 
 from ...support.code import literal_source
+from ...support.config_pickling import with_config_pickling
 from ...support.diagnostics import (
     BUILT_AT_RUN_TIME,
     NOT_WRITABLE,
@@ -321,7 +322,7 @@ class StaticWriter:
             raise CompileError(self.diagnostics)
         body = _with_printed(body, self.x.printed)
         if self.x.configs:
-            body = _with_config_pickling(body, self.x.flow_name)
+            body = with_config_pickling(body, {self.x.flow_name})
         module = self.source.module.with_changes(body=body)
         module = fix_imports(module, self.flow_ns, self.resolver, self.detector, self.added)
         return module.code
@@ -352,39 +353,6 @@ def _with_printed(body: list[cst.BaseStatement], printed: dict[str, str]):
     if main < len(body):
         body[main] = body[main].with_changes(leading_lines=[blank, blank])
     return body[:main] + replay + body[main:]
-
-
-#: Metaflow before 2.16 pickles a ConfigValue (a Config's sub-dict a step keeps as an
-#: artifact) in a form that cannot be loaded back ("ConfigValue is immutable"): the compiled
-#: flow gives it the `__reduce__` later versions have (pickling is in the task, so the
-#: Client reads it anywhere).
-CONFIG_PICKLING = """\
-# Metaflow before 2.16 cannot load back a Config's sub-dict kept as an artifact: give
-# ConfigValue the __reduce__ later versions have.
-from metaflow.user_configs.config_parameters import ConfigValue as decoflow_ConfigValue
-
-if "__reduce__" not in vars(decoflow_ConfigValue):
-    decoflow_ConfigValue.__reduce__ = lambda self: (type(self), (self.to_dict(),))
-"""
-
-
-def _with_config_pickling(body: list[cst.BaseStatement], flow_name: str):
-    """`body` with `CONFIG_PICKLING` just before the flow class."""
-    at = next(
-        (
-            i
-            for i, stmt in enumerate(body)
-            if isinstance(stmt, cst.ClassDef) and stmt.name.value == flow_name
-        ),
-        None,
-    )
-    if at is None:
-        return body
-    shim = list(cst.parse_module(CONFIG_PICKLING).body)
-    blank = cst.EmptyLine(indent=False)
-    comment = [cst.EmptyLine(comment=cst.Comment(c)) for c in CONFIG_PICKLING.splitlines()[:2]]
-    shim[0] = shim[0].with_changes(leading_lines=[blank, blank, *comment])
-    return body[:at] + shim + body[at:]
 
 
 def _is_main_guard(stmt: cst.BaseStatement) -> bool:
