@@ -166,3 +166,18 @@ def test_a_decorator_name_the_flow_binds_differently_is_a_located_error(
     [diag] = err.value.diagnostics
     assert diag.code == "DF507"
     assert diag.format().startswith("flow.py:11:1: DF507 tagged, which the carried members")
+
+
+def test_a_new_name_never_shadows_a_carried_members_local(tmp_path: Path) -> None:
+    """The new name is free in the base module too: a step's local `basesteps_greet` stays
+    the step's, and the module's `greet` becomes `basesteps_greet_2`."""
+    base = BASE.replace(
+        "        self.greeting = greet(self.who)",
+        '        basesteps_greet = "local"\n'
+        "        self.greeting = greet(self.who) + basesteps_greet",
+    )
+    own = "def greet():\n    return 0\n\n\nclass F(BaseFlow):"
+    flow = _project(tmp_path, FLOW.replace("class F(BaseFlow):", own), base)
+    code = compile_file(flow, CompileOptions())
+    assert "self.greeting = basesteps_greet_2(self.who) + basesteps_greet" in code
+    assert "def basesteps_greet_2(name):" in code

@@ -70,6 +70,7 @@ class Flattener:
         self._carried: dict[str, object] = {}  # a name carried into the flow module -> target
         self._names: NameAllocator | None = None
         self._decorator_modules: set[str] = set()  # see `_shared`
+        self._read_modules: set[int] = set()  # modules whose words `_names` reserves
         self._originals: dict[tuple[str, int], tuple[Namespace, cst.BaseStatement]] = {}
 
     def bases(
@@ -172,6 +173,8 @@ class Flattener:
             self.collisions.append((ns, name))
             return []
         self._carried.setdefault(local, target)
+        if self._names is not None:
+            self._names.reserve(local)
         carried = self.added.carried
         if isinstance(binding, ImportFrom) and binding.module:
             helper = None if decorator else self._project_helper(binding, target)
@@ -252,6 +255,10 @@ class Flattener:
             if self._names is None:
                 text = self.flow_ns.source.module.code
                 self._names = NameAllocator(identifiers_in_text(text) | set(self._carried))
+            if id(ns) not in self._read_modules:  # a local of a carried member: not shadowed
+                self._read_modules.add(id(ns))
+                for word in identifiers_in_text(ns.source.module.code):
+                    self._names.reserve(word)
             stem = ns.source.display.rsplit("/", 1)[-1].removesuffix(".py")
             new = self._names.claim(f"{stem}_{name}")
         self.renamed[(ns.source.display, name)] = new
