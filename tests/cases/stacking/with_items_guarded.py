@@ -62,14 +62,24 @@ class F(FlowSpec):
                 setting_up = 0
             except BaseException as quiet_with_error_2:
                 quiet_with_exited_2 = True
-                if setting_up > 1 or not type(quiet_with_2).__exit__(quiet_with_2, type(quiet_with_error_2), quiet_with_error_2, quiet_with_error_2.__traceback__):
+                if setting_up > 1 or not type(quiet_with_2).__exit__(
+                    quiet_with_2,
+                    type(quiet_with_error_2),
+                    quiet_with_error_2,
+                    quiet_with_error_2.__traceback__,
+                ):
                     raise
             finally:
                 if not quiet_with_exited_2:
                     type(quiet_with_2).__exit__(quiet_with_2, None, None, None)
         except BaseException as quiet_with_error:
             quiet_with_exited = True
-            if setting_up > 1 or not type(quiet_with).__exit__(quiet_with, type(quiet_with_error), quiet_with_error, quiet_with_error.__traceback__):
+            if setting_up > 1 or not type(quiet_with).__exit__(
+                quiet_with,
+                type(quiet_with_error),
+                quiet_with_error,
+                quiet_with_error.__traceback__,
+            ):
                 raise
         finally:
             if not quiet_with_exited:

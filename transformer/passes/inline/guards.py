@@ -52,7 +52,10 @@ def _spelled_out(
     else:
         stmts.append(line(enter))
     stmts.append(line(f"{exited} = False"))
-    exit_ = f"type({mgr}).__exit__({mgr}, type({exc}), {exc}, {exc}.__traceback__)"
+    # The call to `__exit__`, one argument a line (as black keeps a call with a trailing
+    # comma): on one line it runs far past the line length.
+    args = "".join(f"    {a},\n" for a in (mgr, f"type({exc})", exc, f"{exc}.__traceback__"))
+    exit_ = f"type({mgr}).__exit__(\n{args})"
     handler = block(
         [
             line(f"{exited} = True"),
