@@ -9,6 +9,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from decoflow.transformer.passes.inline.dead_handlers import HandlerFolder
+from decoflow.transformer.passes.inline.layout import laid_out
 from decoflow.transformer.support.names import NameAllocator
 from decoflow.transformer.support.returns import ReturnEliminator
 from pass_helpers import STEP_NAMED, compile_text, dedent, one_decorated_step, with_body_line
@@ -207,6 +208,38 @@ def test_handlers_that_cannot_run_are_dropped(name: str, before: str, after: str
         folded = folder.fold(stmt) if isinstance(stmt, cst.Try) else None
         out.extend([stmt] if folded is None else folded)
     assert cst.Module(body=out).code == dedent(after or before)
+
+
+# --- the compiler's long lines -----------------------------------------------------------
+
+LAYOUTS = [
+    (
+        "a helper's call puts its arguments on the next line",
+        "if c:\n"
+        '    some_error = decoflow_post_step(an_instance, "a_step", self, some_error, True)\n',
+        "if c:\n"
+        "    some_error = decoflow_post_step(\n"
+        '        an_instance, "a_step", self, some_error, True\n'
+        "    )\n",
+    ),
+    (
+        "the compiler's note goes above the line",
+        'decoflow_next_with(self, {"foreach": "other_items"})  # @maybe_skip skips the step\n',
+        '# @maybe_skip skips the step\ndecoflow_next_with(self, {"foreach": "other_items"})\n',
+    ),
+    (
+        "the user's code stays as written",
+        "user_function(argument_one, argument_two, argument_three)  # @todo: the user's note\n",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("name,before,after", LAYOUTS, ids=[x[0] for x in LAYOUTS])
+def test_long_lines_of_the_compiler_are_laid_out(name: str, before: str, after: str | None) -> None:
+    module = cst.parse_module(before)
+    out = laid_out(list(module.body), depth=6)  # 24 columns in
+    assert cst.Module(body=out).code == (after or before)
 
 
 # --- names -------------------------------------------------------------------------------

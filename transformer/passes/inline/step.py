@@ -15,6 +15,7 @@ from ...support.returns import ReturnEliminator
 from ..analyze import YieldKind
 from .classes import ClassLayerPlan, build_class_layer
 from .decorator import PLACEHOLDER, decorator_code
+from .layout import laid_out
 from .plan import LayerPlan, StepPlan, split_step
 from .yields import Placeholders, build_yield, lift_skip_notes
 
@@ -66,7 +67,7 @@ def build_step(plan: StepPlan) -> cst.FunctionDef:
         )
     body.extend(parts.tail)
     old = site.func.body
-    new_block = block(lift_skip_notes(body))
+    new_block = block(laid_out(lift_skip_notes(body), depth=2))  # a method of the flow
     if isinstance(old, cst.IndentedBlock):
         new_block = new_block.with_changes(header=old.header, footer=old.footer)
     return site.func.with_changes(body=new_block, decorators=_kept_decorators(plan))
