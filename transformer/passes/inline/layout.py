@@ -27,29 +27,32 @@ _NOTES = re.compile(
 _INDENT = 4
 
 
-def laid_out(stmts: Sequence[cst.BaseStatement], depth: int) -> list[cst.BaseStatement]:
-    """`stmts`, at `depth` levels of indentation, with the compiler's long lines laid out."""
-    return [_statement(stmt, depth) for stmt in stmts]
+def laid_out(
+    stmts: Sequence[cst.BaseStatement], depth: int, functions: frozenset[str] = frozenset()
+) -> list[cst.BaseStatement]:
+    """`stmts`, at `depth` levels of indentation, with the compiler's long lines laid out;
+    `functions`: the local functions the compiler made (what a decorator runs where it
+    yields), laid out too (other functions and classes are the decorators' code)."""
+    return [_statement(stmt, depth, functions) for stmt in stmts]
 
 
-def _statement(stmt: cst.BaseStatement, depth: int) -> cst.BaseStatement:
-    """`stmt` with its lines laid out; a compound statement's blocks one level deeper (a
-    function or class is the decorators' code, as written)."""
+def _statement(stmt: cst.CSTNode, depth: int, functions: frozenset[str]) -> cst.CSTNode:
+    """`stmt` with its lines laid out; a compound statement's blocks one level deeper."""
     if isinstance(stmt, cst.SimpleStatementLine):
         return _simple(stmt, depth * _INDENT)
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+    if isinstance(stmt, cst.ClassDef) or (
+        isinstance(stmt, cst.FunctionDef) and stmt.name.value not in functions
+    ):
         return stmt
     changes: dict[str, object] = {}
     for name in ("body", "orelse", "finalbody", "handlers", "cases"):
         part = getattr(stmt, name, None)
         if isinstance(part, cst.IndentedBlock):
-            changes[name] = part.with_changes(body=laid_out(part.body, depth + 1))
-        elif isinstance(part, cst.If):  # elif
-            changes[name] = _statement(part, depth)
-        elif isinstance(part, (cst.Else, cst.Finally)):
-            changes[name] = _statement(part, depth)  # type: ignore[arg-type]
+            changes[name] = part.with_changes(body=laid_out(part.body, depth + 1, functions))
+        elif isinstance(part, (cst.If, cst.Else, cst.Finally)):  # elif, else, finally
+            changes[name] = _statement(part, depth, functions)
         elif isinstance(part, (list, tuple)) and part:  # handlers, match cases
-            changes[name] = [_statement(p, depth) for p in part]  # type: ignore[arg-type]
+            changes[name] = [_statement(p, depth, functions) for p in part]
     return stmt.with_changes(**changes) if changes else stmt
 
 

@@ -67,7 +67,12 @@ def build_step(plan: StepPlan) -> cst.FunctionDef:
         )
     body.extend(parts.tail)
     old = site.func.body
-    new_block = block(laid_out(lift_skip_notes(body), depth=2))  # a method of the flow
+    functions = frozenset(
+        layer.run_function.name
+        for layer in plan.layers
+        if isinstance(layer, LayerPlan) and layer.run_function is not None
+    )
+    new_block = block(laid_out(lift_skip_notes(body), 2, functions))  # a method of the flow
     if isinstance(old, cst.IndentedBlock):
         new_block = new_block.with_changes(header=old.header, footer=old.footer)
     return site.func.with_changes(body=new_block, decorators=_kept_decorators(plan))
