@@ -1070,6 +1070,15 @@ class vanish(FlowMutator):
 class odd_param(FlowMutator):
     def pre_mutate(self, mutable_flow):
         mutable_flow.add_parameter("when", Parameter("when", default=lambda ctx: 1))
+
+
+def check_limits(cfg):
+    return cfg["limits"]
+
+
+class via_helper(FlowMutator):
+    def mutate(self, mutable_flow):
+        check_limits({})
 '''
 
 
@@ -1092,6 +1101,15 @@ def test_df502_mutator_raising_points_at_its_line(tmp_path: Path) -> None:
     root = _mutator_project(tmp_path, "boom")
     line = expect(assert_rejected(compile_cli(root), root), "muts.py:10:9: DF502")
     assert "ValueError: no limits configured" in line and "boom.mutate" in line
+
+
+def test_df502_helper_raising_names_the_mutator_calling_it(tmp_path: Path) -> None:
+    """The innermost frame is a module-level helper: located there, the mutator named."""
+    root = _mutator_project(tmp_path, "via_helper")
+    lines = assert_rejected(compile_cli(root), root)
+    line = expect(lines, "muts.py:35:12: DF502")
+    assert "KeyError: 'limits'" in line and "via_helper.mutate" in line
+    assert any(n.startswith("muts.py:40:9: note: in mutate") for n in lines), lines
 
 
 def test_df502_mutator_calling_sys_exit(tmp_path: Path) -> None:

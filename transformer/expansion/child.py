@@ -57,7 +57,8 @@ def failure(exc, phase):
     while tb is not None:
         if not _ours(tb.tb_frame.f_code.co_filename):
             this = tb.tb_frame.f_locals.get("self")
-            owner = None if this is None else f"{type(this).__name__}.{tb.tb_frame.f_code.co_name}"
+            if this is not None:  # the innermost method (a helper it calls names no owner)
+                owner = f"{type(this).__name__}.{tb.tb_frame.f_code.co_name}"
         tb = tb.tb_next
     for summary in traceback.extract_tb(exc.__traceback__):
         if _ours(summary.filename):
