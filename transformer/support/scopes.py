@@ -13,9 +13,50 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, Scope, ScopeProvider
+from libcst.metadata import ExpressionContextProvider, MetadataWrapper, Scope, ScopeProvider
 
 from .memo import NodeMemo
+
+try:  # libcst's own visitors, run without its batched traversals (see `_Scopes`)
+    from libcst.metadata.base_provider import BaseMetadataProvider
+    from libcst.metadata.expression_context_provider import (
+        ExpressionContext,
+        ExpressionContextVisitor,
+    )
+    from libcst.metadata.scope_provider import ScopeVisitor
+except ImportError:  # pragma: no cover - a libcst laid out otherwise: ScopeProvider only
+    BaseMetadataProvider = None  # type: ignore[assignment,misc]
+
+
+if BaseMetadataProvider is not None:
+
+    class _Contexts(BaseMetadataProvider):  # type: ignore[misc]
+        """`ExpressionContextProvider`'s visitor, run alone."""
+
+        def _gen_impl(self, module: cst.Module) -> None:
+            module.visit(ExpressionContextVisitor(self, ExpressionContext.LOAD))
+
+    class _Scopes(BaseMetadataProvider):  # type: ignore[misc]
+        """`ScopeProvider`'s own visitor and inference, run alone: the same scopes.
+
+        libcst resolves ScopeProvider and ExpressionContextProvider as batchable providers:
+        besides running their visitors (from `visit_Module`), it walks the whole module once
+        more for each, rebuilding every node, and lists each provider's methods with
+        `inspect.getmembers`: about half the time of the resolution. Here each visitor runs
+        once, as their `visit_Module` runs it. `tests/test_scopes.py` checks, on every
+        fixture and case module, that the scopes are those ScopeProvider gives."""
+
+        METADATA_DEPENDENCIES = (_Contexts,)
+
+        def get_metadata(self, key, node, *default):  # noqa: ANN001, ANN002, ANN201
+            """ScopeVisitor asks for ExpressionContextProvider's: `_Contexts` has them."""
+            key = _Contexts if key is ExpressionContextProvider else key
+            return super().get_metadata(key, node, *default)
+
+        def _gen_impl(self, module: cst.Module) -> None:
+            visitor = ScopeVisitor(self)
+            module.visit(visitor)
+            visitor.infer_accesses()
 
 
 @dataclass(frozen=True)
@@ -41,9 +82,21 @@ class ResolvedScopes:
 _RESOLVED: NodeMemo[ResolvedScopes] = NodeMemo()
 
 
+def scope_metadata(module: cst.Module, official: bool = False) -> Mapping:
+    """The scope of every node of `module`, as `ScopeProvider` gives it (`official`: from
+    ScopeProvider itself, else through `_Scopes` when this libcst has its visitors)."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    if not official and BaseMetadataProvider is not None:
+        try:
+            return wrapper.resolve(_Scopes)
+        except (AttributeError, TypeError):  # pragma: no cover - internals changed
+            pass
+    return wrapper.resolve(ScopeProvider)
+
+
 def scopes_of(module: cst.Module) -> ResolvedScopes:
     """The scopes of `module`, resolved now (for a module made up for one analysis)."""
-    of_node = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+    of_node = scope_metadata(module)
     return ResolvedScopes(
         of_node, tuple({id(s): s for s in of_node.values() if s is not None}.values())
     )
