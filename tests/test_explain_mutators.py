@@ -45,8 +45,7 @@ def test_explain_names_the_mutator_of_each_change(version: str) -> None:
         "step end",
         "  mutators: added step mutator @stamp_end by explainmods.tidy in pre_mutate",
         "  mutators: added @retry(times=2) by explainmods.tidy",
-        "  mutators: added @note(text='end') by explainmods.stamp_end"
-        " (added by explainmods.tidy)",
+        "  mutators: added @note(text='end') by explainmods.stamp_end (added by explainmods.tidy)",
         "  1. @note (explainmods.py:8)",
     ]
     assert text.split()[6].startswith(version)
@@ -77,7 +76,7 @@ def test_changes_follow_metaflow_order(version: str) -> None:
     ]
 
 
-FLOW_LEVEL_MODS = '''\
+FLOW_LEVEL_MODS = """\
 from metaflow import FlowMutator
 
 
@@ -91,9 +90,9 @@ class outer(FlowMutator):
     def pre_mutate(self, mutable_flow):
         mutable_flow.add_decorator("levelmods.inner")
         mutable_flow.add_decorator("project", deco_kwargs={"name": "lvl"})
-'''
+"""
 
-FLOW_LEVEL_FLOW = '''\
+FLOW_LEVEL_FLOW = """\
 from levelmods import outer
 from metaflow import FlowSpec, step
 
@@ -107,7 +106,7 @@ class LevelFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def test_flow_level_changes_name_their_mutator(tmp_path: Path) -> None:
@@ -119,9 +118,27 @@ def test_flow_level_changes_name_their_mutator(tmp_path: Path) -> None:
     text = explain_file(tmp_path / "levelflow.py", CompileOptions(project_root=tmp_path))
     lines = _mutator_lines(text)
     assert "  flow mutators: added flow mutator @inner by levelmods.outer in pre_mutate" in lines
-    assert "  flow mutators: added flow decorator @project(name='lvl') by levelmods.outer" \
+    assert (
+        "  flow mutators: added flow decorator @project(name='lvl') by levelmods.outer"
         " in pre_mutate" in lines
+    )
     at = lines.index("step start: no custom decorators")
     assert lines[at + 1] == (
         "  mutators: added @retry(times=1) by levelmods.inner (added by levelmods.outer)"
     )
+
+
+def test_with_reads_where_metaflow_attaches_it() -> None:
+    """`--with` is attached after pre_mutate and before mutate: its line comes before what
+    the flow mutator's mutate did (which then IGNOREs its own @retry: no line for it)."""
+    request = FlowRequest(MUTATOR_FLOWS / "robust/robustflow.py", with_specs=("retry:times=4",))
+    (outcome,) = expand(
+        [request],
+        ExpansionOptions(python=ref_python()),
+        display=lambda p: p.name,
+        show=lambda request, text: None,
+    )
+    assert outcome.expansion.changes("start") == [
+        "added @retry(times=4) (--with)",
+        "added @announce(tag='start') by decos.everywhere",
+    ]

@@ -277,35 +277,37 @@ class Expansion:
 
     def changes(self, step: str) -> list[str]:
         """What mutators did to a step, each call in the order Metaflow made it: each
-        decorator (or step mutator) added, removed or changed, and by which mutator; then
-        what configs resolved and what `--with` added."""
+        decorator (or step mutator) added, removed or changed, and by which mutator, with
+        what `--with` added where Metaflow attaches it (after pre_mutate, before mutate);
+        then what configs resolved."""
         if self.mutations is None:
             return self._changes_by_inserted_by(step)
-        lines: list[str] = []
-        for mutation in self.mutations:
-            lines += mutation.lines(step)
         added = set().union(*(m.serials("added") for m in self.mutations))
         removed = set().union(*(m.serials("removed") for m in self.mutations))
         before = self.static_steps.get(step)
         after = self.steps.get(step)
+        early = [line for m in self.mutations if m.hook == "pre_mutate" for line in m.lines(step)]
+        late = [line for m in self.mutations if m.hook != "pre_mutate" for line in m.lines(step)]
         if after is None:
-            return [*lines, f"step {step} removed"]
+            return [*early, *late, f"step {step} removed"]
         old: list[Item] = [*before.decorators, *before.wrappers] if before else []
         by_serial = {item.serial: item for item in old}
         final = {item.serial for item in [*after.decorators, *after.wrappers]}
+        attached, resolved = [], []
         for item in [*after.decorators, *after.wrappers]:
             if item.serial in added:
                 continue
             static = by_serial.get(item.serial)
-            if static is None:  # a mutator decoflow did not see run (a class made late)
-                by = f" by {item.inserted_by[0]}" if item.inserted_by else " (--with)"
-                lines.append(f"added {item.spec()}{by}")
+            if static is None and item.inserted_by:  # a mutator not seen run (made late)
+                late.append(f"added {item.spec()} by {item.inserted_by[0]}")
+            elif static is None:
+                attached.append(f"added {item.spec()} (--with)")
             elif static.spec() != item.spec():
-                lines.append(f"configs resolved: {static.spec()} -> {item.spec()}")
+                resolved.append(f"configs resolved: {static.spec()} -> {item.spec()}")
         for item in old:
             if item.serial not in final and item.serial not in removed:
-                lines.append(f"removed {item.spec()}")
-        return lines
+                resolved.append(f"removed {item.spec()}")
+        return [*early, *attached, *late, *resolved]
 
     def flow_changes(self) -> list[str]:
         """What mutators did to the flow's own decorators and mutators, in Metaflow's order."""
