@@ -210,6 +210,22 @@ def test_handlers_that_cannot_run_are_dropped(name: str, before: str, after: str
     assert cst.Module(body=out).code == dedent(after or before)
 
 
+def test_class_layer_around_an_empty_step_has_no_try(tmp_path: Path) -> None:
+    """Nothing below a class-based decorator can fail: no `try: pass` with a handler."""
+    decos = dedent(
+        """
+        from metaflow import UserStepDecorator
+
+        class Trace(UserStepDecorator):
+            def post_step(self, step_name, flow, exception=None):
+                print("post", step_name, exception)
+        """
+    )
+    out = compile_text(tmp_path, one_decorated_step("Trace"), decos)
+    assert "trace_failure" not in out  # the handler of a try around the step
+    assert "trace_error = None\n        # @Trace: post_step\n" in out
+
+
 # --- the compiler's long lines -----------------------------------------------------------
 
 LAYOUTS = [

@@ -32,6 +32,7 @@ import libcst as cst
 from ...support.code import block, line, trailing, with_comment
 from ..analyze import YieldKind
 from ..carry import Layer
+from .dead_handlers import cannot_raise, is_bare_pass
 from .setup import Setup, guard_level
 
 if TYPE_CHECKING:
@@ -160,18 +161,21 @@ def build_class_layer(
     if plan.guarded:
         handler.append(line(f"if {flag} > {layer.level}:\n    raise\n"))
     handler.append(line(f"{error} = {failure}"))
-    out.append(
-        cst.Try(
-            body=block(body),
-            handlers=[
-                cst.ExceptHandler(
-                    body=block(handler),
-                    type=cst.Name("Exception"),
-                    name=cst.AsName(cst.Name(failure)),
-                )
-            ],
+    if cannot_raise(body):  # nothing below can fail (an empty step): no handler to catch it
+        out.extend(stmt for stmt in body if not is_bare_pass(stmt))
+    else:
+        out.append(
+            cst.Try(
+                body=block(body),
+                handlers=[
+                    cst.ExceptHandler(
+                        body=block(handler),
+                        type=cst.Name("Exception"),
+                        name=cst.AsName(cst.Name(failure)),
+                    )
+                ],
+            )
         )
-    )
     post = line(
         f"{error} = decoflow_post_step("
         f"{instance}, {step_name}, {self_name}, {error}, {ran or 'True'})"
