@@ -75,6 +75,8 @@ PATTERNS = [
     Pattern("config-values-kept", "cfgvalues", "valuesflow.py"),
     # the same without a mutator: the flow, otherwise its own output, gets the shim too
     Pattern("plain-config-value-kept", "plaincfg", "plaincfgflow.py"),
+    # a function as a custom decorator's attribute, given by a mutator
+    Pattern("function-attribute", "callattr", "callattrflow.py"),
 ]
 
 

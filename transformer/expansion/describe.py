@@ -11,6 +11,7 @@ import ast
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Mapping
 
 import mfcompat
@@ -60,7 +61,23 @@ def encode(value):
             text = repr(value)
         except Exception:  # noqa: BLE001 - a user object's repr may fail
             text = f"<{type(value).__name__}>"
+        ref = _reference(value)
+        if ref is not None:  # written as its name, imported from its module
+            return {"src": None, "repr": text, "ref": ref}
         return {"src": None, "repr": text}
+
+
+def _reference(value):
+    """[module, name, file] of a function or class defined at its module's top level (and
+    still bound there), else None."""
+    if not (inspect.isfunction(value) or inspect.isclass(value)):
+        return None
+    module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
+    if not module or "." in name or "<" in name:
+        return None
+    if getattr(sys.modules.get(module), name, None) is not value:
+        return None
+    return [module, name, where(value)[0]]
 
 
 # --- where user code lives ---------------------------------------------------------------------

@@ -12,10 +12,13 @@ class Value:
 
     src: str | None
     text: str
+    #: a function or class at its module's top level: (module, name, file or None)
+    ref: tuple[str, str, str | None] | None = None
 
     @classmethod
     def of(cls, data: dict) -> Value:
-        return cls(data.get("src"), data.get("src") or data.get("repr") or "")
+        ref = tuple(data["ref"]) if data.get("ref") else None
+        return cls(data.get("src"), data.get("src") or data.get("repr") or "", ref)
 
 
 @dataclass(frozen=True)

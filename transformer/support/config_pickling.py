@@ -16,38 +16,54 @@ import libcst as cst
 
 from .namespace import MetaflowName, Namespace, Resolver
 
-#: The shim's binding: also how a flow that already has it is recognised.
-SHIM_NAME = "decoflow_ConfigValue"
+#: The shim's name: also how a flow that already has it is recognised.
+SHIM_NAME = "decoflow_pickle_config_values"
 
 CONFIG_PICKLING = f"""\
 # Metaflow before 2.16 cannot load back a Config's sub-dict kept as an artifact: give
 # ConfigValue the __reduce__ later versions have.
-from metaflow.user_configs.config_parameters import ConfigValue as {SHIM_NAME}
+def {SHIM_NAME}():
+    from metaflow.user_configs.config_parameters import ConfigValue
 
-if "__reduce__" not in vars({SHIM_NAME}):
-    {SHIM_NAME}.__reduce__ = lambda self: (type(self), (self.to_dict(),))
+    if "__reduce__" not in vars(ConfigValue):
+        ConfigValue.__reduce__ = lambda self: (type(self), (self.to_dict(),))
+
+
+{SHIM_NAME}()
 """
 
 
 def with_config_pickling(
     body: list[cst.BaseStatement], class_names: set[str]
 ) -> list[cst.BaseStatement]:
-    """`body` with `CONFIG_PICKLING` just before the first of the flow classes (as is when
-    there is none, or the module has the shim already)."""
-    at = None
-    for i, stmt in enumerate(body):
-        code = cst.Module(body=[stmt]).code
-        if SHIM_NAME in code:
+    """`body` with `CONFIG_PICKLING` after the flow class, before `if __name__ ==
+    "__main__":` (not among the imports, where carried code goes); as is when there is no
+    flow class or the module has the shim already. Pickling happens when a task ends, long
+    after the module is loaded."""
+    found = False
+    for stmt in body:
+        if SHIM_NAME in cst.Module(body=[stmt]).code:
             return body
-        if at is None and isinstance(stmt, cst.ClassDef) and stmt.name.value in class_names:
-            at = i
-    if at is None:
+        found = found or (isinstance(stmt, cst.ClassDef) and stmt.name.value in class_names)
+    if not found:
         return body
     shim = list(cst.parse_module(CONFIG_PICKLING).body)
     blank = cst.EmptyLine(indent=False)
     comment = [cst.EmptyLine(comment=cst.Comment(c)) for c in CONFIG_PICKLING.splitlines()[:2]]
     shim[0] = shim[0].with_changes(leading_lines=[blank, blank, *comment])
+    at = next((i for i, stmt in enumerate(body) if is_main_guard(stmt)), len(body))
+    if at < len(body):
+        body = list(body)
+        body[at] = body[at].with_changes(leading_lines=[blank, blank])
     return body[:at] + shim + body[at:]
+
+
+def is_main_guard(stmt: cst.BaseStatement) -> bool:
+    """`if __name__ == "__main__":`."""
+    if not isinstance(stmt, cst.If):
+        return False
+    code = cst.Module(body=[]).code_for_node(stmt.test).replace("'", '"')
+    return code.replace(" ", "") == '__name__=="__main__"'
 
 
 def config_vars(tree: ast.Module | None, resolver: Resolver, ns: Namespace) -> set[str]:

@@ -22,11 +22,12 @@ compiled by exactly the passes that compile a hand-written one.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import libcst as cst
 
 from ...support.code import literal_source
-from ...support.config_pickling import with_config_pickling
+from ...support.config_pickling import is_main_guard, with_config_pickling
 from ...support.diagnostics import (
     BUILT_AT_RUN_TIME,
     NOT_WRITABLE,
@@ -74,6 +75,9 @@ class StaticWriter:
     # -- values and names ----------------------------------------------------------------
 
     def _src(self, value, what: str, where: Location) -> str:
+        if value.src is None and value.ref is not None:  # a function or class, by name
+            module, name, file = value.ref
+            return self._import_name(module, name, Path(file) if file else None)
         if value.src is not None:
             try:
                 return literal_source(ast.literal_eval(value.src))
@@ -105,9 +109,13 @@ class StaticWriter:
                 )
             )
             return None
-        if user.file is not None and user.file == self.source.path:
+        return self._import_name(user.module or "", qualname, user.file)
+
+    def _import_name(self, module: str, qualname: str, file: Path | None) -> str:
+        """The local name of `module.qualname` (a top-level definition) in the written flow:
+        its own name in the flow file, else imported (under another name on a clash)."""
+        if file is not None and file == self.source.path:
             return qualname  # defined in the flow file itself
-        module = user.module or ""
         for local, (mod, name) in self.added.custom.items():
             if (mod, name) == (module, qualname):
                 return local
@@ -320,9 +328,9 @@ class StaticWriter:
             body.append(stmt)
         if self.diagnostics:
             raise CompileError(self.diagnostics)
-        body = _with_printed(body, self.x.printed)
         if self.x.configs:
             body = with_config_pickling(body, {self.x.flow_name})
+        body = _with_printed(body, self.x.printed)
         module = self.source.module.with_changes(body=body)
         module = fix_imports(module, self.flow_ns, self.resolver, self.detector, self.added)
         return module.code
@@ -349,17 +357,10 @@ def _with_printed(body: list[cst.BaseStatement], printed: dict[str, str]):
     replay[0] = replay[0].with_changes(
         leading_lines=[blank, blank, *(cst.EmptyLine(comment=cst.Comment(c)) for c in comment)]
     )
-    main = next((i for i, stmt in enumerate(body) if _is_main_guard(stmt)), len(body))
+    main = next((i for i, stmt in enumerate(body) if is_main_guard(stmt)), len(body))
     if main < len(body):
         body[main] = body[main].with_changes(leading_lines=[blank, blank])
     return body[:main] + replay + body[main:]
-
-
-def _is_main_guard(stmt: cst.BaseStatement) -> bool:
-    if not isinstance(stmt, cst.If):
-        return False
-    code = cst.Module(body=[]).code_for_node(stmt.test).replace("'", '"')
-    return code.replace(" ", "") == '__name__=="__main__"'
 
 
 def header_lines(expansion, options) -> list[str]:
