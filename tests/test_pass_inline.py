@@ -223,7 +223,9 @@ def test_class_layer_around_an_empty_step_has_no_try(tmp_path: Path) -> None:
     )
     out = compile_text(tmp_path, one_decorated_step("Trace"), decos)
     assert "trace_failure" not in out  # the handler of a try around the step
-    assert "trace_error = None\n        # @Trace: post_step\n" in out
+    post = 'trace_error = decoflow_post_step(start_trace, "start", self, None, True)'
+    assert f"# @Trace: post_step\n        {post}\n" in out  # given None: no temporary
+    assert "trace_error = None" not in out
 
 
 # --- the compiler's long lines -----------------------------------------------------------

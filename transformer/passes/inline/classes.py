@@ -126,7 +126,6 @@ def build_class_layer(
         out.append(line(f"{replacement} = {call}" if replacement else call))
         if plan.tracks:
             out.append(line(f"{flag} = 0"))
-    out.append(line(f"{error} = None"))
     body = list(inner) or [line("pass")]
     below = _class_below(step, plan)
     if below is not None:  # Metaflow hands what its post_step left to ours, raised or not
@@ -161,9 +160,12 @@ def build_class_layer(
     if plan.guarded:
         handler.append(line(f"if {flag} > {layer.level}:\n    raise\n"))
     handler.append(line(f"{error} = {failure}"))
-    if cannot_raise(body):  # nothing below can fail (an empty step): no handler to catch it
+    failed = "None"  # what post_step is given: nothing below can fail (an empty step)...
+    if cannot_raise(body):  # ... so no handler to catch it
         out.extend(stmt for stmt in body if not is_bare_pass(stmt))
     else:
+        failed = error  # ... or what the handler caught
+        out.append(line(f"{error} = None"))
         out.append(
             cst.Try(
                 body=block(body),
@@ -178,7 +180,7 @@ def build_class_layer(
         )
     post = line(
         f"{error} = decoflow_post_step("
-        f"{instance}, {step_name}, {self_name}, {error}, {ran or 'True'})"
+        f"{instance}, {step_name}, {self_name}, {failed}, {ran or 'True'})"
     )
     tail = [post]
     if plan.bypass:
