@@ -16,7 +16,8 @@ from ..analyze import YieldKind
 from .classes import ClassLayerPlan, build_class_layer
 from .decorator import PLACEHOLDER, decorator_code
 from .layout import laid_out
-from .plan import LayerPlan, StepPlan, split_step
+from .parts import split_step
+from .plan import LayerPlan, StepPlan
 from .yields import Placeholders, build_yield, lift_skip_notes
 
 
