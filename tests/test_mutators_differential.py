@@ -77,6 +77,8 @@ PATTERNS = [
     Pattern("plain-config-value-kept", "plaincfg", "plaincfgflow.py"),
     # a function as a custom decorator's attribute, given by a mutator
     Pattern("function-attribute", "callattr", "callattrflow.py"),
+    # config_expr giving a custom decorator a Config's dict, read by attribute
+    Pattern("config-dict-attribute", "cfgattrs", "hpflow.py"),
 ]
 
 

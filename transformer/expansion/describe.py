@@ -55,7 +55,10 @@ def encode(value):
         src = repr(plain)
         if ast.literal_eval(src) != plain:
             raise Unrenderable("round trip")
-        return {"src": src, "value": _jsonable(plain)}
+        out = {"src": src, "value": _jsonable(plain)}
+        if _has_config_value(value):  # a Config's dict: attribute access works on it
+            out["code"] = _code(value)
+        return out
     except (Unrenderable, ValueError, SyntaxError, RecursionError):
         try:
             text = repr(value)
@@ -65,6 +68,35 @@ def encode(value):
         if ref is not None:  # written as its name, imported from its module
             return {"src": None, "repr": text, "ref": ref}
         return {"src": None, "repr": text}
+
+
+def _is_config_value(value):
+    kind = type(value)
+    return kind.__name__ == "ConfigValue" and kind.__module__.startswith("metaflow.")
+
+
+def _has_config_value(value):
+    if _is_config_value(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_config_value(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_config_value(v) for v in value)
+    return False
+
+
+def _code(value):
+    """Source for `value`, a ConfigValue written `ConfigValue({...})` (it wraps what it
+    holds again when read)."""
+    if _is_config_value(value):
+        return f"ConfigValue({_plain(value)!r})"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_code(k)}: {_code(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_code(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + "".join(f"{_code(v)}, " for v in value) + ")"
+    return repr(_plain(value))
 
 
 def _reference(value):

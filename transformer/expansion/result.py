@@ -14,11 +14,14 @@ class Value:
     text: str
     #: a function or class at its module's top level: (module, name, file or None)
     ref: tuple[str, str, str | None] | None = None
+    #: source that keeps a Config's dicts ConfigValues (`ConfigValue({...})`), if any
+    code: str | None = None
 
     @classmethod
     def of(cls, data: dict) -> Value:
         ref = tuple(data["ref"]) if data.get("ref") else None
-        return cls(data.get("src"), data.get("src") or data.get("repr") or "", ref)
+        text = data.get("src") or data.get("repr") or ""
+        return cls(data.get("src"), text, ref, data.get("code"))
 
 
 @dataclass(frozen=True)

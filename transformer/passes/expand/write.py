@@ -22,6 +22,7 @@ compiled by exactly the passes that compile a hand-written one.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import libcst as cst
@@ -74,7 +75,12 @@ class StaticWriter:
 
     # -- values and names ----------------------------------------------------------------
 
-    def _src(self, value, what: str, where: Location) -> str:
+    def _src(self, value, what: str, where: Location, config_values: bool = False) -> str:
+        """The source of a resolved value (`config_values`: a Config's dicts stay
+        ConfigValues, as a custom decorator received them)."""
+        if config_values and value.code is not None:
+            name = self._metaflow("ConfigValue")
+            return re.sub(r"\bConfigValue\(", f"{name}(", value.code)
         if value.src is None and value.ref is not None:  # a function or class, by name
             module, name, file = value.ref
             return self._import_name(module, name, Path(file) if file else None)
@@ -162,9 +168,12 @@ class StaticWriter:
             local = self._custom_name(user, where)
             if local is None:
                 continue
-            parts = [self._src(a, f"{user.spec()}'s argument", where) for a in user.args]
+            parts = [
+                self._src(a, f"{user.spec()}'s argument", where, config_values=True)
+                for a in user.args
+            ]
             parts += [
-                _kw(k, self._src(v, f"{user.spec()}'s attribute {k}", where))
+                _kw(k, self._src(v, f"{user.spec()}'s attribute {k}", where, config_values=True))
                 for k, v in user.kwargs
             ]
             text = f"{local}({', '.join(parts)})" if parts else local
