@@ -159,7 +159,14 @@ def _build_layer(
     if not out:
         out = [line("pass")]
     via = "--with, " if layer.use.via_with else ""
-    out[0] = with_comment(out[0], f"@{layer.use.written} ({via}{layer.use.definition.origin})")
+    origin = f"@{layer.use.written} ({via}{layer.use.definition.origin})"
+    first = out[0].leading_lines
+    if first and first[0].comment is not None and first[0].comment.value == f"# {after}":
+        # its code starts after the step (nothing before its yield, nothing run there):
+        # one comment says both
+        out[0] = out[0].with_changes(leading_lines=first[1:])
+        origin = f"{origin}: after the step"
+    out[0] = with_comment(out[0], origin)
     return out
 
 
