@@ -79,6 +79,8 @@ PATTERNS = [
     Pattern("function-attribute", "callattr", "callattrflow.py"),
     # config_expr giving a custom decorator a Config's dict, read by attribute
     Pattern("config-dict-attribute", "cfgattrs", "hpflow.py"),
+    # a flow mutator over the steps a plain-Metaflow base (another module) defines
+    Pattern("mutator-over-plain-base", "plainbase", "leafflow.py"),
 ]
 
 

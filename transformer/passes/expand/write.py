@@ -304,11 +304,19 @@ class StaticWriter:
     def _needs_expansion(self, base: Defined) -> bool:
         """Whether a base class in another module must be flattened: it uses mutators or
         configs, or custom decorators (which its carried steps get written out too), or
-        its module imports what only Metaflow 2.16+ has."""
+        its module imports what only Metaflow 2.16+ has; or it is the project's own (not
+        an installed package's), or mutators changed one of its steps: its steps are then
+        written out with their final decorators, and the compiled flow runs alone."""
         detector = self.detector
+        ref = base.namespace.ref
         return (
             detector.class_trigger(base.namespace, base.stmt) is not None
             or detector.custom_base(base) is not None
+            or (ref is not None and not ref.external)
+            or any(
+                isinstance(item, cst.FunctionDef) and self.x.changes(item.name.value)
+                for item in base.stmt.body.body
+            )
         )
 
     def write(self) -> str:
