@@ -1,8 +1,9 @@
 """The expansion child: run as `PYTHON child.py RESULT_FD OUT_DIR` with a JSON request on stdin.
 
 It runs in the environment being compiled for (any Python with metaflow >= 2.16), imports
-only the standard library, `mfcompat` and `describe` (beside it) and what the flows import.
-This module runs the stages and keeps each flow apart; `describe` reads the result. For each flow
+only the standard library, `mfcompat`, `describe` and `mutations` (beside it) and what the
+flows import. This module runs the stages and keeps each flow apart; `describe` reads the
+result, `mutations` records what each mutator did. For each flow
 it writes JSON lines on RESULT_FD: {"event": "start", "index": i} before evaluating it, then
 {"event": "done", "index": i, ...}. Whatever the flow, its decorators and its mutators print
 (on stdout or stderr, from Python or C) goes to OUT_DIR/out-<i>.txt, never on RESULT_FD.
@@ -18,10 +19,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import describe  # noqa: E402 - beside this file; imports mfcompat
 import mfcompat  # noqa: E402
+import mutations  # noqa: E402 - beside this file; imports describe
 
 # Out of the way of the flows' own modules of the same names.
 sys.path.remove(HERE)
-for _name, _module in (("mfcompat", mfcompat), ("describe", describe)):
+for _name, _module in (("mfcompat", mfcompat), ("describe", describe), ("mutations", mutations)):
     sys.modules.pop(_name, None)
     sys.modules["_decoflow_" + _name] = _module
 
@@ -163,7 +165,7 @@ def evaluate(request, index, version):
             return {"ok": False, "phase": "import", "type": "NoFlow", "timeout": False,
                     "frames": [], "message": message}
         cls = classes[0]
-        recorder = describe.MutationRecorder()
+        recorder = mutations.MutationRecorder()
         static_steps, static_flow_decos, static_vars = describe.static_state(cls, recorder)
         with mfcompat.flow_context(cls), mfcompat.watch_mutators(recorder.around):
             phase = "configs"
