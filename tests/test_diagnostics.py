@@ -1138,8 +1138,26 @@ def test_df505_bad_config_value(tmp_path: Path) -> None:
     ).replace("from metaflow import FlowSpec, step", "from metaflow import Config, FlowSpec, step")
     root = write_project(tmp_path, flow, {"muts.py": MUTATORS})
     lines = assert_rejected(compile_cli(root, "--config-value", "cfg", "{not json"), root)
-    line = expect(lines, "flow.py:6:1: DF505")
+    line = expect(lines, "flow.py:8:11: DF505")  # at the Config(...) Metaflow names
     assert "not valid JSON" in line
+
+
+def test_df505_points_at_each_config_metaflow_names(tmp_path: Path) -> None:
+    """Every config Metaflow names in its error is located: the first as the error, the
+    others as notes (a config declared in another module has no place here)."""
+    config = (
+        '    fine = Config("fine", default_value={})\n'
+        '    cfg = Config("cfg", default="missing.json")\n'
+        '    req = Config(name="req", required=True)\n\n'
+    )
+    flow = MUTATOR_FLOW.format(name="boom").replace(
+        "class MutFlow(FlowSpec):\n", "class MutFlow(FlowSpec):\n" + config
+    ).replace("from metaflow import FlowSpec, step", "from metaflow import Config, FlowSpec, step")
+    root = write_project(tmp_path, flow, {"muts.py": MUTATORS})
+    lines = assert_rejected(compile_cli(root), root)
+    line = expect(lines, "flow.py:10:11: DF505")  # Metaflow names req first
+    assert "could not be read for 'cfg'" in line and "missing configuration for 'req'" in line
+    assert "flow.py:9:11: note: 'cfg' is declared here" in lines
 
 
 def test_df506_parameter_that_cannot_be_written(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ evaluation raised, timed out or could not be imported (located in the user's cod
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -67,9 +69,41 @@ def failure_diagnostic(
             notes,
         )
     if result.get("phase") == "configs" and not frames:
-        return BAD_CONFIG(f"bad configuration: {result.get('message')}", where, notes)
+        message = str(result.get("message"))
+        declared = _config_declarations(request, re.findall(r"for '([^']+)'", message), display)
+        if declared:  # at the Config(...) Metaflow names first; the others as notes
+            (where, _), *others = declared
+            notes = tuple((at, f"{name!r} is declared here") for at, name in others) + notes
+        return BAD_CONFIG(f"bad configuration: {message}", where, notes)
     if result.get("phase") == "import":
         message = f"the flow cannot be imported: {result.get('message')}"
         return NOT_IMPORTABLE(message, where, notes)
     message = f"{result.get('message')} ({owner}while Metaflow was {phase})"
     return MUTATOR_FAILED(message, where, notes)
+
+
+def _config_declarations(
+    request: FlowRequest, names: list[str], display: Callable[[Path], str]
+) -> list[tuple[Location, str]]:
+    """Where the flow file declares the configs `names` (`Config("name", ...)`), in the order
+    given; configs declared elsewhere (a base class in another module) are left out."""
+    if not names:
+        return []
+    try:
+        text = request.source if request.source is not None else request.path.read_text()
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return []
+    found: dict[str, Location] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        callee = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        given = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "name")]
+        if callee != "Config" or not given or not isinstance(given[0], ast.Constant):
+            continue
+        name = given[0].value
+        if isinstance(name, str) and name not in found:
+            found[name] = Location(display(request.path), node.lineno, node.col_offset + 1)
+    return [(found[name], name) for name in dict.fromkeys(names) if name in found]
