@@ -49,7 +49,6 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 try:  # CPython's own BLAKE2: importing hashlib would load OpenSSL (~7 ms per process)
@@ -60,6 +59,7 @@ except ImportError:  # pragma: no cover - Pythons built without it
 from decoflow import __version__
 from decoflow.project import write_atomic
 from decoflow.transformer.support.reads import Reads, path_kind
+from decoflow.transformer.support.records import frozen
 
 #: The layout of an entry; bump it when that changes.
 FORMAT = 2
@@ -259,7 +259,7 @@ def _record_file(reads: Reads, path: Path) -> None:
 # -- entries ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Lookup:
     """One flow looked up: where its entry goes, the digest of its bytes, and the stored
     output when the entry matched (None: compile it, then `Cache.store`), with the warnings
@@ -294,7 +294,7 @@ def _decode(blob: bytes) -> tuple[list[str], bytes] | None:
     return [os.fsdecode(field) for field in rest[:size].split(b"\0")], rest[size:]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Entry:
     """One cache entry's fields: what the output depends on (its bytes are stored beside)."""
 

@@ -24,9 +24,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from decoflow.transformer.support.records import frozen
 
 from .transformer.support.paths import PYPROJECT, absolute, find_root, interpreter_path
 
@@ -40,7 +41,7 @@ class ConfigError(Exception):
     """The configuration is missing, unreadable or malformed; the message says which and where."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ProjectConfig:
     """What `[tool.decoflow]` says, plus where it was found.
 
@@ -256,7 +257,7 @@ def mirror_outputs(inputs: Iterable[Path], out_dir: Path) -> dict[Path, Path]:
 # -- compiling many files and bringing outputs up to date -----------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Task:
     """One compile: a flow file (or its text, when read from stdin) and its options."""
 
@@ -265,7 +266,7 @@ class Task:
     text: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Outcome:
     """The result of a `Task`: the compiled code, or diagnostics, or an internal error; and
     what the compile read (`Reads`: for the cache of outputs)."""

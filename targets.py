@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from decoflow.transformer.support.records import frozen
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -62,7 +63,7 @@ class Configs:
         return self._by_root[root]
 
 
-@dataclass(frozen=True)
+@frozen
 class Evaluation:
     """How mutators and configs are evaluated (issue 12): `--python`, `--config`,
     `--config-value`, `--expansion-timeout`, as given on the command line."""
@@ -73,11 +74,15 @@ class Evaluation:
     timeout: float | None = None
 
 
+#: What a compile gets with no evaluation options on the command line.
+NO_EVALUATION = Evaluation()
+
+
 def compile_options(
     config: Any,
     cli_specs: Sequence[str],
     path: Path | None = None,
-    evaluation: Evaluation = Evaluation(),
+    evaluation: Evaluation = NO_EVALUATION,
 ) -> Any:
     from decoflow.transformer import CompileOptions
 

@@ -593,6 +593,7 @@ def test_a_warm_check_does_not_import_libcst(two_modules: Path) -> None:
         "decoflow.transformer.support.diagnostics",
         "decoflow.transformer.support.paths",
         "decoflow.transformer.support.reads",
+        "decoflow.transformer.support.records",  # `@frozen`, for the records it shares
     }, compiler
 
 

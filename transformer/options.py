@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from .support.records import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class CompileOptions:
     """Options for one compile.
 

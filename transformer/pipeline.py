@@ -27,7 +27,6 @@ import functools
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +60,7 @@ from .support.names import identifiers_in_text, variable_names
 from .support.namespace import Resolver, build_namespace
 from .support.paths import display_path, find_root
 from .support.reads import Reads
+from .support.records import frozen
 from .support.resolve import ModuleFinder, pythonpath_roots
 from .support.runtime_helpers import helper_definitions, helper_names
 from .support.source import SourceFile, decode, parse_text
@@ -182,7 +182,7 @@ def _record_expansion_reads(reads: Reads, expansion) -> None:
                 reads.files[path] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Analysed:
     """What passes 2 to 4 (discover, attach, analyze) found: the steps (with `--with`
     decorators attached), the built-in decorators `--with` adds, and the analysis of every

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..support.records import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Value:
     """A resolved value: `src` is a Python literal for it, None when it has none (`text`)."""
 
@@ -24,7 +25,7 @@ class Value:
         return cls(data.get("src"), text, ref, data.get("code"))
 
 
-@dataclass(frozen=True)
+@frozen
 class Builtin:
     """A built-in (Metaflow or extension) decorator as Metaflow holds it after mutate."""
 
@@ -57,7 +58,7 @@ class Builtin:
         return f"@{self.name}({given})" if given else f"@{self.name}"
 
 
-@dataclass(frozen=True)
+@frozen
 class UserObject:
     """A custom step decorator (generator or class), or a flow/step mutator."""
 
@@ -116,7 +117,7 @@ def item_words(item: Item, flow_level: bool = False) -> str:
     return item.spec()
 
 
-@dataclass(frozen=True)
+@frozen
 class Mutation:
     """One mutator's `pre_mutate` or `mutate` call, in the order Metaflow made it, and what it
     changed in each step's stack ("" is the flow's own decorators and mutators)."""
@@ -177,7 +178,7 @@ class Mutation:
         return {s for s in found if s is not None}
 
 
-@dataclass(frozen=True)
+@frozen
 class StepStack:
     """One step's final stack. `wrappers` are innermost first, as Metaflow keeps them."""
 
@@ -198,7 +199,7 @@ class StepStack:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class ParameterInfo:
     var: str
     name: str
@@ -223,7 +224,7 @@ class ParameterInfo:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigInfo:
     name: str
     value: Value

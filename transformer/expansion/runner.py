@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..support.diagnostics import NOT_IMPORTABLE, CompileError, Diagnostic, Location
+from ..support.records import frozen
 from .failures import failure_diagnostic, unsupported
 from .interpreter import choose_python
 
@@ -33,7 +34,7 @@ CHILD = Path(__file__).with_name("child.py")
 DEFAULT_TIMEOUT = 60.0
 GRACE = 5.0  # past the child's own alarm, before the parent kills it
 
-@dataclass(frozen=True)
+@frozen
 class ExpansionOptions:
     """How mutators and configs are evaluated (part of what a compiled output depends on).
 
@@ -49,7 +50,7 @@ class ExpansionOptions:
     timeout: float = DEFAULT_TIMEOUT
 
 
-@dataclass(frozen=True)
+@frozen
 class FlowRequest:
     """One flow to expand. `blame`: where to point when no Metaflow can evaluate it (the first
     mutator or config use found statically) and `blame_name` (e.g. `@robust_flow`)."""

@@ -8,7 +8,7 @@ static decorator on every step that lacks it, so the compiled flow deploys with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import libcst as cst
 
@@ -23,6 +23,7 @@ from ..support.diagnostics import (
     Location,
 )
 from ..support.namespace import Defined, MetaflowName, Namespace, Resolver, Unresolved
+from ..support.records import frozen
 from ..support.withspec import SpecError, WithSpec, parse_spec
 from .discover import (
     DecoratorUse,
@@ -34,7 +35,7 @@ from .discover import (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class BuiltinAttach:
     """A Metaflow decorator to write on steps lacking it: `@<local>(k=v, ...)`."""
 

@@ -12,10 +12,10 @@ documentation has a section with the same title for every code, and no other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Location:
     """A place in a source file; `path` is as the user should read it (relative where possible)."""
 
@@ -27,7 +27,7 @@ class Location:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     """One problem: a code (`DF101`), a message, where it is, and related places (`note`s)."""
 
@@ -59,7 +59,7 @@ class CompileWarning(UserWarning):
         super().__init__(diagnostic.format())
 
 
-@dataclass(frozen=True)
+@frozen
 class Code:
     """A diagnostic code: `DF` and three digits, a title, and where it is documented.
 

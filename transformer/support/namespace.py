@@ -7,18 +7,19 @@ modules until it reaches a definition, a Metaflow name, or something it cannot f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Union
 
 import libcst as cst
 
+from .records import frozen
 from .resolve import ModuleFinder, ModuleRef
 from .source import SourceFile
 
 METAFLOW = "metaflow"
 
 
-@dataclass(frozen=True)
+@frozen
 class ImportModule:
     """`import a.b` (binds `a`, dotted='a') or `import a.b as m` (binds `m`, dotted='a.b')."""
 
@@ -26,7 +27,7 @@ class ImportModule:
     stmt: cst.CSTNode = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class ImportFrom:
     """`from module import name [as alias]`; `module` is absolute (None if it cannot be)."""
 
@@ -35,7 +36,7 @@ class ImportFrom:
     stmt: cst.CSTNode = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Definition:
     """A `def`, `class`, assignment or compound statement defining the name at top level."""
 
@@ -49,7 +50,7 @@ class Definition:
 Binding = Union[ImportModule, ImportFrom, Definition]
 
 
-@dataclass(frozen=True)
+@frozen
 class Namespace:
     """Top-level bindings of one module, in source order (the last binding of a name wins)."""
 
@@ -66,21 +67,21 @@ class Namespace:
 # --- what a name leads to -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class MetaflowName:
     """A name exported by Metaflow itself (`step`, `retry`, `user_step_decorator`, ...)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ModuleObject:
     """A module itself, named by its dotted path (`import m` then `m`)."""
 
     dotted: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Defined:
     """A top-level definition in a module that was found and read."""
 
@@ -89,7 +90,7 @@ class Defined:
     stmt: cst.CSTNode = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Unresolved:
     """Could not be followed; `reason` says why, `missing_module` names a module not found.
 

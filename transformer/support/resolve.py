@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import MODULE_NOT_FOUND, CompileError, Location
 from .reads import Reads, path_kind
+from .records import frozen
 from .source import SourceFile, read_source
 
 
-@dataclass(frozen=True)
+@frozen
 class ModuleRef:
     """A module found on disk: its dotted name, file, and the root it was found under."""
 

@@ -10,12 +10,12 @@ module once).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import ExpressionContextProvider, MetadataWrapper, Scope, ScopeProvider
 
 from .memo import NodeMemo
+from .records import frozen
 
 try:  # libcst's own visitors, run without its batched traversals (see `_Scopes`)
     from libcst.metadata.base_provider import BaseMetadataProvider
@@ -59,7 +59,7 @@ if BaseMetadataProvider is not None:
             visitor.infer_accesses()
 
 
-@dataclass(frozen=True)
+@frozen
 class ResolvedScopes:
     """The scope of every node of one module, and each distinct scope once."""
 

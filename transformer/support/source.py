@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import libcst as cst
 
 from .diagnostics import SYNTAX_ERROR, TOO_DEEP, UNREADABLE_FILE, CompileError, Diagnostic, Location
+from .records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class SourceFile:
     """A parsed file. `display` is the path as diagnostics and output comments name it."""
 

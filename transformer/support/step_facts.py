@@ -7,12 +7,12 @@ step uses, whether it returns early) `ast` answers in a fraction of the time.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 
 from .names import bound_or_read_names
+from .records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class StepFacts:
     """What the step's own code uses: its names, and whether it returns early."""
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from .records import frozen
 
 # Metaflow's own step decorators that `--with NAME` may name (the same in 2.15 and 2.19).
 BUILTIN_STEP_DECORATORS = frozenset(
@@ -36,7 +38,7 @@ class SpecError(ValueError):
     """A malformed `--with` spec."""
 
 
-@dataclass(frozen=True)
+@frozen
 class WithSpec:
     raw: str
     name: str

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 import libcst as cst
@@ -28,6 +28,7 @@ from ...support.diagnostics import CompileError, Diagnostic, Location
 from ...support.locate import LazyLocation, Locator, locate_in_copy
 from ...support.memo import NodeMemo
 from ...support.namespace import Namespace, Resolver
+from ...support.records import frozen
 from ...support.scopes import ResolvedScopes, resolve_scopes, scopes_of
 from ...support.source import SourceFile
 from ..discover import DecoratorDef, StepSite
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class GeneratorInfo:
     """Everything the later passes need to know about one decorator generator."""
 

@@ -11,8 +11,6 @@ or a base decoflow cannot read, or is also a StepMutator, cannot be followed (DF
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import libcst as cst
 
 from ...support.diagnostics import (
@@ -27,6 +25,7 @@ from ...support.diagnostics import (
 )
 from ...support.locate import LazyLocation, Locator
 from ...support.namespace import Defined, MetaflowName, Resolver, dotted_name
+from ...support.records import frozen
 from ..discover import DecoratorUse
 from ..discover.classes import (
     STEP_MUTATOR,
@@ -102,7 +101,7 @@ _NO_NAMES = NameFacts(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ClassInfo:
     """What the later passes need to know about a class layer. It answers the questions they
     ask of a generator's analysis (`GeneratorInfo`) for the step as a whole: a class layer

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ...support.diagnostics import NEVER_YIELDS, YIELDS_TWICE, CompileError, Location
+from ...support.records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class FlowFacts:
     """What the yield counts say about the decorator as a whole and about each yield."""
 

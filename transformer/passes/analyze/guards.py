@@ -13,15 +13,16 @@ Whether the decorator runs code before its yield decides whether it can fail tha
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import libcst as cst
 
 from ...support.names import child_nodes
+from ...support.records import frozen
 from ...support.source import is_docstring
 
 
-@dataclass(frozen=True)
+@frozen
 class GuardFacts:
     """The `try`/`try*`/`with` statements around the decorator's yields."""
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import inspect
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import libcst as cst
 
 from ...support.diagnostics import Location
 from ...support.names import child_nodes
 from ...support.namespace import ImportFrom, ImportModule, Namespace, dotted_name
+from ...support.records import frozen
 
 #: inspect functions whose answer about a step depends on the file the step is read from.
 SOURCE_FUNCTIONS = frozenset(
@@ -34,7 +35,7 @@ SOURCE_FUNCTIONS = frozenset(
 THIS_STEP = ""  # `InspectUse.step` for the step the decorator decorates
 
 
-@dataclass(frozen=True)
+@frozen
 class InspectUse:
     """`inspect.<function>(X, ...)` in a decorator (or `inspect.<function>` not called)."""
 

@@ -10,7 +10,7 @@ that refer to a name, not every node spelled the same.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 import libcst as cst
@@ -18,10 +18,11 @@ from libcst.metadata import BuiltinScope, GlobalScope, Scope
 
 from ...support.names import attribute_uses, name_nodes, names_in
 from ...support.namespace import Namespace, import_binding_name
+from ...support.records import frozen
 from ...support.scopes import ResolvedScopes
 
 
-@dataclass(frozen=True)
+@frozen
 class NameFacts:
     """The decorator's names: its own (locals) and its module's (globals)."""
 

@@ -6,8 +6,6 @@ anything else cannot be called that way, and is refused here (DF305, DF306).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import libcst as cst
 
 from ...support.diagnostics import (
@@ -17,9 +15,10 @@ from ...support.diagnostics import (
     Diagnostic,
     Location,
 )
+from ...support.records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Signature:
     """The names of the decorator's parameters, in order (3 or 4 of them)."""
 

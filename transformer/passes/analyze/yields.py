@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import libcst as cst
 
@@ -34,6 +34,7 @@ from ...support.diagnostics import (
 )
 from ...support.names import child_nodes
 from ...support.namespace import Definition, MetaflowName, Namespace, Resolver
+from ...support.records import frozen
 
 
 class YieldKind(enum.Enum):
@@ -44,7 +45,7 @@ class YieldKind(enum.Enum):
     DYNAMIC = "decided at run time"
 
 
-@dataclass(frozen=True)
+@frozen
 class YieldSite:
     """A statement that yields (`yield`, `yield X`, `name = yield X`), and what it says."""
 
@@ -57,7 +58,7 @@ class YieldSite:
     surely_second: bool = False  # another yield was reached on every path to this one
 
 
-@dataclass(frozen=True)
+@frozen
 class YieldFacts:
     """The yield statements of the decorator's own code, and what else its walk found."""
 

@@ -12,13 +12,14 @@ imports. Names that would collide with anything in the flow module are renamed
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
 
 import libcst as cst
 
 from ...support.locate import Locator
 from ...support.namespace import Namespace, Resolver
+from ...support.records import frozen
 from ..analyze import Analyses, ClassInfo, GeneratorInfo
 from ..discover import DecoratorUse, StepSite
 from .carrier import CarriedCode, Carrier
@@ -29,7 +30,7 @@ from .sources import StepSources, read_only_in
 __all__ = ["CarriedCode", "Carrier", "ClassCode", "Layer", "carry", "flow_reads"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Layer:
     """One decorator use on a step, with its analysis, at `level` (1 = outermost), and the
     names the output gives the module-level names its code reads."""

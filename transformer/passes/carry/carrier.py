@@ -26,15 +26,10 @@ from ...support.namespace import (
     build_namespace,
     dotted_name,
 )
+from ...support.records import frozen
 from ...support.rename import SKIP_LITERAL
 from ...support.source import SourceFile
-from .copies import (
-    ModuleScopes,
-    module_scopes,
-    postpones_annotations,
-    reads_outside,
-    renamed_copy,
-)
+from .copies import ModuleScopes, module_scopes, postpones_annotations, reads_outside, renamed_copy
 
 if TYPE_CHECKING:
     from .classes import ClassCode
@@ -73,7 +68,7 @@ def _bindings_of(ns: Namespace, stmt: cst.BaseStatement) -> dict:
     return _BINDINGS.get(stmt, None, compute)
 
 
-@dataclass(frozen=True)
+@frozen
 class CarriedCode:
     """What carrying adds to the output module, and the module-level names it takes."""
 

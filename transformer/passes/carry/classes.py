@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import libcst as cst
 
 from ...support.namespace import Defined, MetaflowName, Resolver
+from ...support.records import frozen
 from ...support.source import is_docstring
 from ..analyze.classes import class_body_names
 from ..discover import DecoratorUse, StepSite
@@ -41,7 +41,7 @@ def _is_step_mutator(part: Defined, resolver: Resolver) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class ClassCode:
     """What class layers add to the module: the flow's own decorator classes rewritten (by
     name), and the instance lines, in the order Metaflow makes them."""

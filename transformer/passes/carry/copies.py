@@ -8,7 +8,7 @@ copy has its annotations written as strings, as PEP 563 keeps them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 import libcst as cst
@@ -17,11 +17,12 @@ from libcst.metadata import GlobalScope
 from ...support.memo import NodeMemo
 from ...support.names import name_nodes
 from ...support.namespace import alias_name
+from ...support.records import frozen
 from ...support.rename import Renamer
 from ...support.scopes import resolve_scopes
 
 
-@dataclass(frozen=True)
+@frozen
 class ModuleScopes:
     """Module-level facts of one helper module: what each top-level statement reads and binds."""
 

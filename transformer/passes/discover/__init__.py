@@ -8,7 +8,7 @@ and anything else are left exactly as written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 import libcst as cst
 
@@ -39,11 +39,12 @@ from ...support.namespace import (
     Unresolved,
     dotted_name,
 )
+from ...support.records import frozen
 
 MUTATOR_BASES = {"UserStepDecorator", "StepMutator", "FlowMutator"}
 
 
-@dataclass(frozen=True)
+@frozen
 class DecoratorDef:
     """A `@user_step_decorator` generator and the module it lives in."""
 
@@ -70,7 +71,7 @@ class DecoratorDef:
         return f"{display.rsplit('/', 1)[-1] if self.in_flow else display}:{self.line}"
 
 
-@dataclass(frozen=True)
+@frozen
 class DecoratorUse:
     """One use of a custom decorator on a step: `@deco` (arguments None) or `@deco(k=v)`."""
 
@@ -81,7 +82,7 @@ class DecoratorUse:
     via_with: bool = False  # attached by a `--with` spec rather than written on the step
 
 
-@dataclass(frozen=True)
+@frozen
 class StepSite:
     """A `@step` method and the custom decorators on it, outermost first."""
 

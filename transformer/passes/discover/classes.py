@@ -13,11 +13,12 @@ keyword `cst.Arg`s with literal values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import libcst as cst
 
 from ...support.namespace import Defined, MetaflowName, Namespace, Resolver, sole_assignment
+from ...support.records import frozen
 from . import DecoratorDef, DecoratorUse
 
 USER_STEP_DECORATOR = "UserStepDecorator"
@@ -30,7 +31,7 @@ def snake(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_") or "deco"
 
 
-@dataclass(frozen=True)
+@frozen
 class ClassDecoratorDef(DecoratorDef):
     """A `UserStepDecorator` subclass used as a step decorator (`func` is its `class`)."""
 

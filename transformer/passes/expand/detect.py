@@ -13,8 +13,6 @@ then point at; `Detector` also answers the writer's questions (is this class a m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import libcst as cst
 
 from ...support.diagnostics import CompileError, Location
@@ -30,6 +28,7 @@ from ...support.namespace import (
     Resolver,
     dotted_name,
 )
+from ...support.records import frozen
 
 #: Metaflow classes whose subclasses change a step's decorators when Metaflow builds the flow.
 MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}
@@ -50,7 +49,7 @@ NEWER_METAFLOW = {
 CONFIG_CALLS = ("Config", "metaflow.Config")
 
 
-@dataclass(frozen=True)
+@frozen
 class Trigger:
     """Why a flow needs expansion: the first use found (a mutator, a config use, a base).
     `location` is resolved only when a diagnostic is reported (it pickles as a Location)."""

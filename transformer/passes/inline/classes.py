@@ -24,12 +24,12 @@ something on the step may skip it, the step notes whether what a layer wraps ran
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from ...support.code import block, line, trailing, with_comment
+from ...support.records import frozen
 from ..analyze import YieldKind
 from ..carry import Layer
 from .dead_handlers import cannot_raise, is_bare_pass
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .plan import StepPlan
 
 
-@dataclass(frozen=True)
+@frozen
 class ClassLayerPlan:
     """One class-based decorator on the step, planned."""
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import libcst as cst
 
 from ...support.code import statements_of
+from ...support.records import frozen
 from ...support.source import is_docstring
 from ..discover import StepSite
 from .dead_handlers import is_bare_pass
 
 
-@dataclass(frozen=True)
+@frozen
 class StepParts:
     """The step's own statements, split: docstring, code, and its literal `self.next`."""
 

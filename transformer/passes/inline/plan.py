@@ -15,12 +15,12 @@ first, then each layer from the innermost out), so that outputs stay as they wer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import libcst as cst
 
 from ...support.names import NameAllocator, name_nodes
+from ...support.records import frozen
 from ...support.step_facts import StepFacts
 from ..analyze import YieldKind, YieldSite
 from ..carry import Layer
@@ -37,7 +37,7 @@ HELPERS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Guard:
     """How a decorator's handlers, `finally` and `with` exits step aside while a decorator
     below it is still setting up (`flag > level`), with the names its spelled-out
@@ -63,7 +63,7 @@ class Guard:
         return f"{self.flag} <= {self.level}"
 
 
-@dataclass(frozen=True)
+@frozen
 class YieldRoute:
     """What the compiled step does where a decorator yielded."""
 
@@ -75,7 +75,7 @@ class YieldRoute:
     helper: str | None  # the runtime helper that does what the yield says
 
 
-@dataclass(frozen=True)
+@frozen
 class RunFunction:
     """A local function holding what is below a decorator whose yields reach it from
     several places (the step and the decorators below), instead of copies of it."""
@@ -85,7 +85,7 @@ class RunFunction:
     globals: tuple[str, ...]  # names of the `global` statements of the decorators below
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerPlan:
     """One decorator on the step, planned."""
 
@@ -101,7 +101,7 @@ class LayerPlan:
     routes: tuple[YieldRoute, ...]  # per yield, in the order of `info.sites`
 
 
-@dataclass(frozen=True)
+@frozen
 class StepPlan:
     """One step, planned: its layers outermost first."""
 

@@ -29,14 +29,14 @@ second yield does not see its own failure, the `finally` after it does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import libcst as cst
 
+from ...support.records import frozen
 from ..carry import Layer
 
 
-@dataclass(frozen=True)
+@frozen
 class Setup:
     """Whether the step tracks setup, from which level, and the marker's name."""
 
