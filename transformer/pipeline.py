@@ -62,7 +62,7 @@ from .support.paths import display_path, find_root
 from .support.reads import Reads
 from .support.records import frozen
 from .support.resolve import ModuleFinder, pythonpath_roots
-from .support.runtime_helpers import helper_definitions, helper_names
+from .support.runtime_helpers import helper_names, helper_texts
 from .support.source import SourceFile, decode, parse_text
 from .support.step_facts import step_facts
 
@@ -290,7 +290,7 @@ class Compilation:
             still_used=still_used,
             carried_imports=[*builtin_imports(builtins), *carried.imports],
             carried_defs=carried.definitions,
-            runtime_defs=helper_definitions(runtime),
+            runtime_defs=helper_texts(runtime),
             header=header(
                 self.source.display, self.options.with_specs, sites, self.extra_header
             ),

@@ -13,6 +13,7 @@ import contextlib
 import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -188,9 +189,10 @@ def render(
     still_used: set[str],
     carried_imports: Sequence[cst.SimpleStatementLine],
     carried_defs: Sequence[tuple[str, cst.BaseStatement]],
-    runtime_defs: list[cst.FunctionDef],
+    runtime_defs: Sequence[tuple[str, str]],
     header: Iterable[str],
 ) -> cst.Module:
+    """The output module. `runtime_defs`: the runtime helpers to emit, (name, source)."""
     module = _replace_steps(module, steps, removed_defs)
     if droppable_imports:
         module = _drop_imports(module, droppable_imports, still_used)
@@ -224,13 +226,13 @@ def render(
         )
         added.append(stmt)
     previous = None
-    for func in runtime_defs:
+    for name, text in runtime_defs:
         lines = [cst.EmptyLine(), cst.EmptyLine()]
-        about = _helper_comment(func.name.value)
+        about = _helper_comment(name)
         if about != previous:
             lines.append(comment_line(about))
             previous = about
-        added.append(func.with_changes(leading_lines=lines))
+        added.append(_verbatim(text, lines))
     if (carried_defs or runtime_defs) and insert_at < len(body):
         nxt = body[insert_at]
         blanks = 0
@@ -351,3 +353,29 @@ def replace_classes(module: cst.Module, new: dict[str, cst.ClassDef]) -> cst.Mod
         return module
     body = [new.get(s.name.value, s) if isinstance(s, cst.ClassDef) else s for s in module.body]
     return module.with_changes(body=body)
+
+
+def _verbatim(text: str, leading_lines: Sequence[cst.EmptyLine]) -> cst.BaseStatement:
+    """A runtime helper's definition, printed as its text (parsing it only to print the same
+    text again cost ~3 ms a compile), or parsed where libcst prints otherwise."""
+    if _CodegenState is None:  # pragma: no cover - a libcst without `_codegen_impl`
+        return cst.parse_statement(text).with_changes(leading_lines=leading_lines)
+    return Verbatim(text=text, leading_lines=tuple(leading_lines))
+
+
+@dataclass(frozen=True)
+class Verbatim(cst.BaseStatement):
+    """A module-level statement given as source text (a whole `def` or `class`, ending in a
+    newline), printed as is after its leading lines. Visitors pass over it: nothing after
+    rendering rewrites a runtime helper."""
+
+    text: str
+    leading_lines: Sequence[cst.EmptyLine] = ()
+
+    def _visit_and_replace_children(self, visitor: object) -> Verbatim:
+        return self
+
+    def _codegen_impl(self, state: object) -> None:
+        for line in self.leading_lines:
+            line._codegen(state)  # type: ignore[arg-type]
+        state.add_token(self.text)  # type: ignore[attr-defined]

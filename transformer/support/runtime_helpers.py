@@ -33,13 +33,19 @@ def helper_names() -> frozenset[str]:
     return frozenset(_helper_texts())
 
 
+def helper_texts(wanted: set[str]) -> list[tuple[str, str]]:
+    """The wanted helpers and those they call, in the order of helpers.py: (name, source).
+    The output takes their text as written (render.Verbatim), without parsing it."""
+    return list(_texts(frozenset(wanted)))
+
+
 def helper_definitions(wanted: set[str]) -> list[cst.FunctionDef]:
-    """The wanted helpers and those they call, in the order of helpers.py."""
+    """The wanted helpers and those they call, parsed (for code that rewrites them)."""
     return list(_definitions(frozenset(wanted)))
 
 
 @lru_cache(maxsize=64)
-def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
+def _texts(wanted: frozenset[str]) -> tuple[tuple[str, str], ...]:
     texts = _helper_texts()
     needed: set[str] = set()
     stack = list(wanted)
@@ -49,10 +55,14 @@ def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
             continue
         needed.add(name)
         stack.extend(n for n in identifiers_in_text(texts[name]) if n in texts and n != name)
+    return tuple((name, text) for name, text in texts.items() if name in needed)
+
+
+@lru_cache(maxsize=64)
+def _definitions(wanted: frozenset[str]) -> tuple[cst.FunctionDef, ...]:
     out = []
-    for name in texts:
-        if name in needed:
-            stmt = cst.parse_statement(texts[name])
-            assert isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
-            out.append(stmt)
+    for _, text in _texts(wanted):
+        stmt = cst.parse_statement(text)
+        assert isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
+        out.append(stmt)
     return tuple(out)

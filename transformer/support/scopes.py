@@ -88,10 +88,18 @@ def scope_metadata(module: cst.Module, official: bool = False) -> Mapping:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     if not official and BaseMetadataProvider is not None:
         try:
-            return wrapper.resolve(_Scopes)
+            return _resolve_directly(wrapper)
         except (AttributeError, TypeError):  # pragma: no cover - internals changed
-            pass
+            wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     return wrapper.resolve(ScopeProvider)
+
+
+def _resolve_directly(wrapper: MetadataWrapper) -> Mapping:
+    """`_Contexts`, then `_Scopes`, each computed once. Not `wrapper.resolve(_Scopes)`: its
+    resolver ends every round of providers with a batched walk of the whole module, rebuilding
+    every node, even when no batchable provider is left to run (two wasted walks here)."""
+    wrapper._metadata[_Contexts] = _Contexts()._gen(wrapper)
+    return _Scopes()._gen(wrapper)
 
 
 def scopes_of(module: cst.Module) -> ResolvedScopes:
