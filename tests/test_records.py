@@ -115,6 +115,34 @@ def test_equality_and_hashing_as_a_frozen_dataclass(name: str, left: tuple, righ
         assert len({ours_l, ours_r}) == 2
 
 
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs"),
+    [
+        ("Point", (), {}),  # x is required
+        ("Point", (1, 2, "n", (), "extra"), {}),  # too many positional arguments
+        ("Point", (1,), {"x": 2}),  # x given twice
+        ("Point", (1,), {"z": 2}),  # no such field
+        ("Labelled", (), {"label": "b"}),
+    ],
+)
+def test_bad_arguments_are_refused_as_a_frozen_dataclass_refuses_them(
+    name: str, args: tuple, kwargs: dict
+) -> None:
+    with pytest.raises(TypeError):
+        THEIRS[name](*args, **kwargs)
+    with pytest.raises(TypeError):
+        OURS[name](*args, **kwargs)
+
+
+def test_arguments_by_position_or_name_and_fresh_default_factories() -> None:
+    assert OURS["Labelled"](1, label="z", y=3) == OURS["Labelled"](x=1, y=3, label="z")
+    assert _shown(OURS["Labelled"](1, 2, "n", ("t",), "b")) == _shown(
+        THEIRS["Labelled"](1, 2, "n", ("t",), "b")
+    )
+    first, second = OURS["Single"](1), OURS["Single"](1)
+    assert first.cache == {} and first.cache is not second.cache
+
+
 def test_instances_of_different_classes_are_never_equal() -> None:
     point, labelled = OURS["Point"](1, 2), OURS["Labelled"](1, 2)
     assert point != labelled and labelled != point
@@ -133,7 +161,7 @@ def test_assigning_or_deleting_after_init_is_refused(classes: dict[str, type]) -
     assert (point.x, point.y) == (1, 2)
 
 
-def test_a_class_keeps_its_own_repr_eq_and_hash_and_may_not_define_setattr() -> None:
+def test_a_class_keeps_its_own_repr_eq_and_hash_and_may_not_define_setattr_or_init() -> None:
     @frozen
     class Own:
         """Defines what `frozen` would otherwise give it."""
@@ -161,3 +189,14 @@ def test_a_class_keeps_its_own_repr_eq_and_hash_and_may_not_define_setattr() -> 
 
             def __setattr__(self, name: str, value: object) -> None:
                 object.__setattr__(self, name, value)
+
+    with pytest.raises(TypeError, match="__init__"):
+
+        @frozen
+        class Initialised:
+            """A class of `frozen` gets its `__init__` from its fields."""
+
+            value: int
+
+            def __init__(self, value: int) -> None:
+                object.__setattr__(self, "value", value)
