@@ -881,6 +881,121 @@ def test_df601_inspect_about_a_compiled_step_warns_and_compiles(tmp_path: Path) 
     assert '    "    @deco\\n"\n    "    @step\\n"\n    "    def start(self):\\n"' in out
 
 
+def assert_compiled(proc: subprocess.CompletedProcess[str], root: Path) -> list[str]:
+    """Exit 0, the output written, nothing on stdout, no traceback; every stderr line (but
+    `wrote ...`) a diagnostic or a note. Returns those lines."""
+    report = f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 0 and proc.stdout == "" and "Traceback" not in proc.stderr, report
+    assert (root / "out.py").exists(), report
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("wrote ")]
+    for line in lines:
+        assert DIAGNOSTIC_LINE.match(line) or NOTE_LINE.match(line), f"not a diagnostic: {line!r}"
+    return lines
+
+
+#: A project module the flow uses for its own helper, that also defines a (unused) mutator.
+TRIGGERS = dedent(
+    """
+    from metaflow import FlowMutator, current
+
+
+    def raise_event(name):
+        print("event", name, current.flow_name)
+
+
+    class namespaced(FlowMutator):
+        def mutate(self, mutable_flow):
+            pass
+    """
+)
+
+
+def _helper_flow(imports: str, call: str) -> str:
+    return make_flow(imports).replace("self.x = 1", f"self.x = 1\n        {call}")
+
+
+def test_df602_kept_import_of_a_module_that_imports_a_mutator(tmp_path: Path) -> None:
+    """The flow keeps `from triggers import raise_event` (not a decorator: nothing to
+    inline); `triggers` imports FlowMutator, so the output needs it and Metaflow 2.16+: a
+    warning at the flow's import, a note at the module's; the compile succeeds."""
+    flow = _helper_flow("from triggers import raise_event", 'raise_event("x")')
+    root = write_project(tmp_path, flow, {"triggers.py": TRIGGERS})
+    lines = assert_compiled(compile_cli(root), root)
+    head = f"{where('flow.py', flow, 'from triggers')}: DF602"
+    note = f"{where('triggers.py', TRIGGERS, 'from metaflow')}: note: triggers imports "
+    note += "FlowMutator here"
+    line = expect(lines, head, [note])
+    assert "still imports triggers, which imports FlowMutator from metaflow" in line
+    assert "needs triggers.py beside it, and Metaflow 2.16+, at run time" in line
+    assert len([x for x in lines if " DF602 " in x]) == 1, lines
+    assert "from triggers import raise_event" in (root / "out.py").read_text(encoding="utf-8")
+
+
+def test_df602_one_level_through_a_module_it_imports(tmp_path: Path) -> None:
+    """`from helpers import fmt` (kept: the flow has nothing to inline) where helpers imports
+    `triggers`, which imports FlowMutator: warned, with a note at each import of the chain.
+    (In a flow with a decorator to inline, `fmt` would be carried and the import dropped.)"""
+    helpers = "import json\n\nimport triggers\n\n\ndef fmt(x):\n    return json.dumps(x)\n"
+    flow = _helper_flow("from helpers import fmt", "print(fmt(1))")
+    root = write_project(tmp_path, flow, {"helpers.py": helpers, "triggers.py": TRIGGERS})
+    lines = assert_compiled(compile_cli(root), root)
+    line = expect(
+        lines,
+        f"{where('flow.py', flow, 'from helpers')}: DF602",
+        [
+            f"{where('helpers.py', helpers, 'import triggers')}: note: "
+            "helpers imports triggers here",
+            f"{where('triggers.py', TRIGGERS, 'from metaflow')}: note: "
+            "triggers imports FlowMutator here",
+        ],
+    )
+    assert "still imports helpers, which imports triggers, which imports FlowMutator" in line
+    assert "needs helpers.py and triggers.py beside it" in line
+    assert len([x for x in lines if " DF602 " in x]) == 1, lines
+
+
+def test_df602_decorator_module_the_flow_reads_bare(tmp_path: Path) -> None:
+    """`import decos`, used as `@decos.deco` and passed around bare (`print(decos)`): the
+    decorator is inlined, the import stays (README, known gaps), and is warned about."""
+    flow = _helper_flow("import decos", "print(decos)").replace(
+        "    @step\n    def start", "    @decos.deco\n    @step\n    def start", 1
+    )
+    root = write_project(tmp_path, flow, {"decos.py": GOOD_3})
+    lines = assert_compiled(compile_cli(root), root)
+    note = f"{where('decos.py', GOOD_3, 'from metaflow')}: note: decos imports "
+    note += "user_step_decorator here"
+    line = expect(lines, f"{where('flow.py', flow, 'import decos')}: DF602", [note])
+    assert "still imports decos, which imports user_step_decorator from metaflow" in line
+
+
+def test_df602_flow_importing_a_newer_name_itself(tmp_path: Path) -> None:
+    """The flow imports FlowMutator (for a mutator it defines and never applies): nothing is
+    expanded or dropped, the output keeps the import, and it is warned about."""
+    flow = make_flow().replace("FlowSpec, step", "FlowSpec, FlowMutator, step", 1)
+    flow = flow.replace("class MyFlow", "class unused(FlowMutator):\n    pass\n\n\nclass MyFlow")
+    root = write_project(tmp_path, flow)
+    lines = assert_compiled(compile_cli(root), root)
+    line = expect(lines, "flow.py:1:1: DF602")
+    assert "still imports FlowMutator from metaflow, which only Metaflow 2.16+ has" in line
+    assert len(lines) == 1, lines
+
+
+def test_no_df602_for_a_plain_helper_module_or_a_dropped_decorator_import(
+    tmp_path: Path,
+) -> None:
+    """A project helper module importing only Metaflow's older names (kept) and a decorator
+    module (importing `user_step_decorator`) fully inlined, its import dropped: no warning."""
+    helpers = "from metaflow import current\n\n\ndef fmt(x):\n    return f'{x} {current}'\n"
+    flow = _helper_flow("from decos import deco\nfrom helpers import fmt", "print(fmt(1))")
+    flow = flow.replace("    @step\n    def start", "    @deco\n    @step\n    def start", 1)
+    root = write_project(tmp_path, flow, {"helpers.py": helpers, "decos.py": GOOD_3})
+    lines = assert_compiled(compile_cli(root), root)
+    assert lines == [], lines
+    out = (root / "out.py").read_text(encoding="utf-8")
+    assert "from helpers import fmt" in out and "import decos" not in out
+    assert "from decos" not in out
+
+
 # --- the catalogue is complete -----------------------------------------------------------
 
 

@@ -62,9 +62,11 @@ diagnostic), `names` (fresh names, fast read-only walks), `rename` (the one rena
 node), `code` (small statement builders, literals written as users write them), `scopes`
 (libcst scopes, resolved once per module), `memo` (results kept per syntax-tree node),
 `returns` (a `return` that leaves only its inlined block), `step_facts` (facts about steps
-read with Python's `ast`), `withspec` (the `--with` syntax), `runtime_helpers` (the helpers
-compiled flows call, read from `decoflow/runtime/`), `paths` (the project root, displayed
-paths) and `reads` (what a compile read, for the cache; standard library only).
+read with Python's `ast`), `newer_metaflow` (the names only Metaflow 2.16+ has, and the
+output's imports that still need them: DF602), `withspec` (the `--with` syntax),
+`runtime_helpers` (the helpers compiled flows call, read from `decoflow/runtime/`), `paths`
+(the project root, displayed paths) and `reads` (what a compile read, for the cache;
+standard library only).
 
 `expansion/` (when present) runs Metaflow in a child process for what cannot be read
 statically. Beside this package sit the command line (`decoflow/cli.py`), its batch and

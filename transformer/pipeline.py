@@ -58,6 +58,7 @@ from .support.diagnostics import (
 from .support.locate import Locator
 from .support.names import identifiers_in_text, variable_names
 from .support.namespace import Resolver, build_namespace
+from .support.newer_metaflow import newer_metaflow_imports
 from .support.paths import display_path, find_root
 from .support.reads import Reads
 from .support.records import frozen
@@ -139,6 +140,7 @@ def prepare(
     if reads is not None:
         _record_expansion_reads(reads, expansion)
     compilation = Compilation(static, replace(options, with_specs=()), reads)
+    compilation.origin = flow_source
     compilation.expansion = expansion
     compilation.extra_header = header_lines(expansion, options)
     return compilation
@@ -160,6 +162,7 @@ def _flattened(
         flow_source, compilation.resolver, compilation.flow_ns, compilation.locator
     )
     flattened = Compilation(parse_text(text, flow_source.path, flow_source.display), options, reads)
+    flattened.origin = flow_source
     flattened.extra_header = lines
     return flattened
 
@@ -197,6 +200,7 @@ class Compilation:
     """One flow file being compiled."""
 
     expansion = None  # set when the flow was expanded by Metaflow (pass 1, expand)
+    origin: SourceFile | None = None  # the flow as written, when pass 1 rewrote it
     extra_header: list[str] = []  # noqa: RUF012 - replaced, never mutated
 
     def __init__(
@@ -247,9 +251,11 @@ class Compilation:
                 head = header(
                     self.source.display, self.options.with_specs, sites, self.extra_header
                 )
+                self._report_warnings(self._kept_imports(self.source.module))
                 return render_header_only(self.source.module, head)
             # nothing to compile: the flow is its own output (unless a step keeps a Config's
             # value as an artifact: see config_pickling)
+            self._report_warnings(self._kept_imports(self.source.module))
             return self._config_pickling(self.source.text, sites, only_if_kept=True)
 
         # The flow's own names: carried code must not take them (read as a superset from the
@@ -295,8 +301,16 @@ class Compilation:
                 self.source.display, self.options.with_specs, sites, self.extra_header
             ),
         )
-        self._report_warnings(carried.warnings)
-        return self._config_pickling(module_code(place_classes(module, carried.classes)), sites)
+        module = place_classes(module, carried.classes)
+        self._report_warnings([*carried.warnings, *self._kept_imports(module)])
+        return self._config_pickling(module_code(module), sites)
+
+    def _kept_imports(self, output: cst.Module) -> list[Diagnostic]:
+        """DF602: what the output still imports that needs Metaflow 2.16+, a project module
+        or a name from metaflow (`support.newer_metaflow`: an import from metaflow, the
+        standard library or an installed package makes it look nothing up)."""
+        origin = self.origin or self.source
+        return newer_metaflow_imports(output, origin, self.resolver, self.locator)
 
     def _config_pickling(
         self, text: str, sites: Sequence[StepSite], only_if_kept: bool = False

@@ -138,6 +138,11 @@ INSPECT_READS_COMPILED = Code(
     "`inspect` asks where a compiled step's code is, and decoflow cannot answer it with the "
     "original",
 )
+NEEDS_NEWER_METAFLOW = Code(
+    "DF602",
+    "The compiled flow still imports a module of the project, or a name of Metaflow, that "
+    "needs Metaflow 2.16+",
+)
 
 CODES: tuple[Code, ...] = (
     SYNTAX_ERROR,
@@ -173,4 +178,5 @@ CODES: tuple[Code, ...] = (
     NOT_WRITABLE,
     NOT_FLATTENED,
     INSPECT_READS_COMPILED,
+    NEEDS_NEWER_METAFLOW,
 )

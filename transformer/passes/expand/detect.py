@@ -28,6 +28,7 @@ from ...support.namespace import (
     Resolver,
     dotted_name,
 )
+from ...support.newer_metaflow import NEWER_METAFLOW
 from ...support.records import frozen
 
 #: Metaflow classes whose subclasses change a step's decorators when Metaflow builds the flow.
@@ -36,15 +37,6 @@ MUTATOR_BASES = {"FlowMutator", "StepMutator", "UserStepDecorator"}
 #: compiled statically; one that is also a StepMutator is expanded: its mutate applied,
 #: it is then written as a decorator line, which the class path inlines).
 TRIGGER_BASES = {"FlowMutator", "StepMutator"}
-#: Metaflow names only 2.16+ has: a module importing one cannot be imported on 2.15.
-NEWER_METAFLOW = {
-    "FlowMutator",
-    "StepMutator",
-    "UserStepDecorator",
-    "user_step_decorator",
-    "USER_SKIP_STEP",
-    "config_expr",
-}
 #: How a class attribute is declared a Config.
 CONFIG_CALLS = ("Config", "metaflow.Config")
 
