@@ -1227,6 +1227,46 @@ def test_df502_helper_raising_names_the_mutator_calling_it(tmp_path: Path) -> No
     assert any(n.startswith("muts.py:40:9: note: in mutate") for n in lines), lines
 
 
+CONFIG_EXPR_FLOW = '''\
+from metaflow import Config, FlowSpec, config_expr, step
+
+from decos import tag
+
+
+class ExprFlow(FlowSpec):
+    run = Config("run", default_value={"label": "x"})
+
+    @tag(value=config_expr("run.labels"))
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+'''
+
+TAG_DECO = '''\
+from metaflow import user_step_decorator
+
+
+@user_step_decorator
+def tag(step_name, flow, inputs=None, attributes=None):
+    flow.tagged = attributes["value"]
+    yield
+'''
+
+
+def test_df502_config_expr_failing_points_at_it(tmp_path: Path) -> None:
+    """A config_expr reading a missing key: Metaflow evaluates its text (`<string>`), so the
+    diagnostic is at the config_expr(...) in the flow, naming the expression."""
+    root = write_project(tmp_path, CONFIG_EXPR_FLOW, {"decos.py": TAG_DECO})
+    lines = assert_rejected(compile_cli(root), root)
+    line = expect(lines, "flow.py:9:16: DF502")
+    assert "AttributeError: labels" in line and "config_expr('run.labels')" in line
+    assert not any("<string>" in n for n in lines), lines
+
+
 def test_df502_mutator_calling_sys_exit(tmp_path: Path) -> None:
     root = _mutator_project(tmp_path, "leave")
     line = expect(assert_rejected(compile_cli(root), root), "muts.py:15:9: DF502")

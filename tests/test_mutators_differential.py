@@ -81,6 +81,15 @@ PATTERNS = [
     Pattern("config-dict-attribute", "cfgattrs", "hpflow.py"),
     # a flow mutator over the steps a plain-Metaflow base (another module) defines
     Pattern("mutator-over-plain-base", "plainbase", "leafflow.py"),
+    # a mutator removing an imported custom decorator from every step: the import goes too
+    Pattern("custom-decorator-removed-everywhere", "removed", "quietflow.py"),
+    # ... and when the config keeps it, it is inlined as usual
+    Pattern(
+        "custom-decorator-kept",
+        "removed",
+        "quietflow.py",
+        config_values=(("opts", json.dumps({"quiet": False})),),
+    ),
 ]
 
 

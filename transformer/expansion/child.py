@@ -52,18 +52,35 @@ def _ours(filename):
     return path.startswith(stdlib + os.sep) and "site-packages" not in path
 
 
+def _evaluated_expression(frame):
+    """The expression of the `config_expr(...)` (or Config attribute) that Metaflow's
+    DelayEvaluator is evaluating in `frame`, else None."""
+    this = frame.f_locals.get("self")
+    if frame.f_code.co_name != "__call__" or type(this).__name__ != "DelayEvaluator":
+        return None
+    expr = getattr(this, "_config_expr", None)
+    return expr if isinstance(expr, str) else None
+
+
+def _source_file(filename):
+    """A frame that is code read from a file (not `eval`'d text such as `<string>`)."""
+    return not (filename.startswith("<") and filename.endswith(">"))
+
+
 def failure(exc, phase):
     frames = []
     owner = None
+    expression = None
     tb = exc.__traceback__
     while tb is not None:
+        expression = _evaluated_expression(tb.tb_frame) or expression
         if not _ours(tb.tb_frame.f_code.co_filename):
             this = tb.tb_frame.f_locals.get("self")
             if this is not None:  # the innermost method (a helper it calls names no owner)
                 owner = f"{type(this).__name__}.{tb.tb_frame.f_code.co_name}"
         tb = tb.tb_next
     for summary in traceback.extract_tb(exc.__traceback__):
-        if _ours(summary.filename):
+        if _ours(summary.filename) or not _source_file(summary.filename):
             continue
         frames.append(
             {
@@ -97,6 +114,7 @@ def failure(exc, phase):
         "timeout": isinstance(exc, FlowTimeout),
         "frames": frames,
         "owner": owner,
+        "expression": expression,
     }
 
 

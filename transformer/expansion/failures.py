@@ -54,7 +54,12 @@ def failure_diagnostic(
     phase = PHASE_TEXT.get(result.get("phase", ""), "expanding the flow")
     flow_where = Location(display(request.path), (result.get("flow") or {}).get("line") or 1)
     owner = f"in {result['owner']}, " if result.get("owner") else ""
+    expression = result.get("expression")
+    if expression:  # a config_expr(...) Metaflow evaluated: its own text, not a file
+        owner = f"evaluating config_expr({expression!r}), {owner}"
     where = _frame_location(frames[-1], display) if frames else flow_where
+    if expression and not frames:
+        where = _expression_location(request, expression, display) or flow_where
     notes = tuple(
         (_frame_location(f, display), f"in {f['function']}: {f.get('code') or ''}".rstrip(": "))
         for f in frames[:-1][-6:]
@@ -82,6 +87,31 @@ def failure_diagnostic(
     return MUTATOR_FAILED(message, where, notes)
 
 
+def _expression_location(
+    request: FlowRequest, expression: str, display: Callable[[Path], str]
+) -> Location | None:
+    """Where the flow file writes `config_expr(<expression>)` (the first), else None."""
+    tree = _flow_tree(request)
+    for node in ast.walk(tree) if tree is not None else ():
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        func = node.func
+        callee = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        first = node.args[0]
+        written = first.value if isinstance(first, ast.Constant) else None
+        if callee == "config_expr" and written == expression:
+            return Location(display(request.path), node.lineno, node.col_offset + 1)
+    return None
+
+
+def _flow_tree(request: FlowRequest) -> ast.Module | None:
+    try:
+        text = request.source if request.source is not None else request.path.read_text()
+        return ast.parse(text)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+
+
 def _config_declarations(
     request: FlowRequest, names: list[str], display: Callable[[Path], str]
 ) -> list[tuple[Location, str]]:
@@ -89,10 +119,8 @@ def _config_declarations(
     given; configs declared elsewhere (a base class in another module) are left out."""
     if not names:
         return []
-    try:
-        text = request.source if request.source is not None else request.path.read_text()
-        tree = ast.parse(text)
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+    tree = _flow_tree(request)
+    if tree is None:
         return []
     found: dict[str, Location] = {}
     for node in ast.walk(tree):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ...support.diagnostics import CompileError
 from ...support.namespace import (
     METAFLOW,
     Defined,
@@ -27,7 +28,7 @@ from ...support.namespace import (
     dotted_name,
 )
 from ...support.source import is_docstring
-from .detect import NEWER_METAFLOW, Detector
+from .detect import NEWER_METAFLOW, Detector, is_generator
 
 #: Names from metaflow the compiled flow must not import (2.16+ only) once expanded.
 EXPANSION_ONLY = NEWER_METAFLOW
@@ -81,6 +82,8 @@ def fix_imports(
         elif isinstance(binding, (ImportFrom, ImportModule)) and isinstance(target, Defined):
             if isinstance(target.stmt, cst.ClassDef) and target.namespace is not flow_ns:
                 removable.add(name)  # e.g. a flattened base class
+            elif target.namespace is not flow_ns and _is_generator(resolver, target):
+                removable.add(name)  # a custom decorator the mutators removed from every step
         elif isinstance(binding, ImportModule) and not binding.dotted.startswith(METAFLOW):
             ref = resolver.finder.find(binding.dotted)
             if ref is not None and not ref.external:
@@ -122,6 +125,15 @@ def fix_imports(
         extra.append(stmt.with_changes(leading_lines=lines))
     body[at:at] = extra
     return module.with_changes(body=body)
+
+
+def _is_generator(resolver: Resolver, target: Defined) -> bool:
+    """A custom step decorator written as a generator (a module that cannot be read counts
+    as none here: the passes that follow report it)."""
+    try:
+        return is_generator(resolver, target)
+    except CompileError:
+        return False
 
 
 def _merge_metaflow(body: list[cst.BaseStatement], names: set[str]) -> bool:
