@@ -51,7 +51,8 @@ def explain_file(
         for param in expansion.added_parameters:
             lines.append(f"  parameter {param.var} added by a mutator")
         for config in expansion.configs.values():
-            lines.append(f"  config {config.describe()} = {config.value.text}")
+            folder = compilation.source.path.parent
+            lines.append(f"  config {config.describe(folder)} = {config.value.text}")
     names = [s.name for s in sites]
     if step is not None and step not in names:
         raise KeyError(f"no step named '{step}' in {display} (steps: {', '.join(names)})")

@@ -8,6 +8,7 @@ diagnostics; what mutators print never reaches the protocol.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,18 @@ def test_changes_show_config_values_resolved(version: str) -> None:
         "configs resolved: @tag_with(value=config_expr('settings.tag')) "
         "-> @tag_with(value='blue')"
     ]
+
+
+def test_config_files_named_as_the_flow_names_them_and_parser_imports_dropped() -> None:
+    """The header names a config file by its path from the flow's folder (not its bare name);
+    a parser only the Config's declaration read is not imported by the compiled flow, which
+    declares the parsed value."""
+    from decoflow.transformer import CompileOptions, compile_file
+
+    flow = MUTATOR_FLOWS / "cfgparser" / "parserflow.py"
+    code = compile_file(flow, CompileOptions(python=sys.executable))
+    header = " ".join(line[2:].strip() for line in code.splitlines() if line.startswith("# "))
+    assert "run_cfg from settings/run.kv = {'owner': 'pricing', 'batch': 3}" in header
+    assert "named from settings/run.kv" in header
+    assert "kvparse" not in code and "parser=" not in code
+    assert 'Config("run_cfg", default_value={"owner": "pricing", "batch": 3})' in code

@@ -81,6 +81,10 @@ PATTERNS = [
     Pattern("config-dict-attribute", "cfgattrs", "hpflow.py"),
     # a flow mutator over the steps a plain-Metaflow base (another module) defines
     Pattern("mutator-over-plain-base", "plainbase", "leafflow.py"),
+    # Configs from a file in a subfolder through parser functions (one imported, one named
+    # as a string), fed to a built-in and a custom decorator: the values are written out, the
+    # parser's import goes (nothing reads it), the header names settings/run.kv
+    Pattern("config-parser-subfolder", "cfgparser", "parserflow.py"),
     # a mutator removing an imported custom decorator from every step: the import goes too
     Pattern("custom-decorator-removed-everywhere", "removed", "quietflow.py"),
     # ... and when the config keeps it, it is inlined as usual

@@ -142,7 +142,7 @@ def prepare(
     compilation = Compilation(static, replace(options, with_specs=()), reads)
     compilation.origin = flow_source
     compilation.expansion = expansion
-    compilation.extra_header = header_lines(expansion, options)
+    compilation.extra_header = header_lines(expansion, options, flow_source.path.parent)
     return compilation
 
 

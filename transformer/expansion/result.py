@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..support.records import frozen
@@ -231,10 +232,14 @@ class ConfigInfo:
     source: dict
     plain: bool
 
-    def describe(self) -> str:
+    def describe(self, folder: Path | None = None) -> str:
+        """`name from <file>` (the file relative to `folder`, the flow's, as a flow names its
+        config files; its name alone without one), `name from --config-value`, ..."""
         kind = self.source.get("kind")
         if kind in ("default-file", "config-file"):
-            return f"{self.name} from {Path(self.source['path']).name}"
+            path = Path(self.source["path"])
+            shown = path.name if folder is None else os.path.relpath(path, folder)
+            return f"{self.name} from {Path(shown).as_posix()}"
         if kind == "config-value":
             return f"{self.name} from --config-value"
         return f"{self.name} ({kind})"

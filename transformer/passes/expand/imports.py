@@ -48,6 +48,9 @@ class AddedImports:
     definitions: dict[tuple[str, int], cst.BaseStatement] = field(default_factory=dict)
     #: Metaflow names (e.g. `config_expr`) imported only if the written module reads them
     if_read: set[str] = field(default_factory=set)
+    #: names only a dropped argument read (a Config's `parser=`, run at compile time): their
+    #: imports go when nothing left in the written module reads them
+    unread: set[str] = field(default_factory=set)
 
 
 def metaflow_local(name: str, flow_ns: Namespace, resolver: Resolver, added: AddedImports) -> str:
@@ -71,10 +74,10 @@ def fix_imports(
     added: AddedImports,
 ) -> cst.Module:
     """`module` with the imports the expansion made unneeded dropped (mutators, flattened
-    bases, Metaflow 2.16+ names no longer read) and the `added` ones placed after the
-    existing imports."""
+    bases, Metaflow 2.16+ names no longer read, what only a Config's parser read) and the
+    `added` ones placed after the existing imports."""
     used = _names_outside_imports(module)
-    removable = set(EXPANSION_ONLY) | {"Config"}
+    removable = set(EXPANSION_ONLY) | {"Config"} | added.unread
     for name, binding in flow_ns.bindings.items():
         target = resolver.resolve(flow_ns, name)
         if detector.is_mutator_class(target):

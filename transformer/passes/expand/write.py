@@ -218,6 +218,8 @@ class StaticWriter:
         extra = []
         for arg in call.args[1:]:
             key = arg.keyword.value if arg.keyword is not None else None
+            if key == "parser":  # run when the value was read: the value is written out
+                self.added.unread |= _names_read(arg.value)
             if key in (None, "default", "default_value", "parser", "name"):
                 continue
             extra.append(f"{key}={cst.Module(body=[]).code_for_node(arg.value)}")
@@ -380,15 +382,16 @@ def _with_printed(body: list[cst.BaseStatement], printed: dict[str, str]):
     return body[:main] + replay + body[main:]
 
 
-def header_lines(expansion, options) -> list[str]:
-    """What the compiled flow's header records about the expansion."""
+def header_lines(expansion, options, folder: Path | None = None) -> list[str]:
+    """What the compiled flow's header records about the expansion (config files relative to
+    `folder`, the flow's)."""
     lines = [
         f"Mutators and configs evaluated with Metaflow {expansion.metaflow_version}: "
         "their effects are written out below."
     ]
     if expansion.configs:
         used = "; ".join(
-            f"{c.describe()} = {c.value.text}" for c in expansion.configs.values()
+            f"{c.describe(folder)} = {c.value.text}" for c in expansion.configs.values()
         )
         lines.append(f"Configs used: {used}")
     if options.with_specs:
@@ -402,3 +405,12 @@ def write_static(source: SourceFile, expansion, resolver, flow_ns, locator) -> s
     """The source of the flow module, written out from `expansion` as a plain flow."""
     return StaticWriter(source, expansion, resolver, flow_ns, locator).write()
 
+
+def _names_read(expr: cst.BaseExpression) -> set[str]:
+    """The module-level names an expression reads (`parse` of `parse`, `mod` of `mod.parse`;
+    a string names nothing)."""
+    tree = ast.parse(f"({cst.Module(body=[]).code_for_node(expr)})", mode="eval")
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    own = {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in ast.walk(n.args)
+           if isinstance(a, ast.arg)}
+    return read - own
