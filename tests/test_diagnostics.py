@@ -350,6 +350,50 @@ def test_df201_relative_import_in_a_package_init(tmp_path: Path) -> None:
     assert "'pkg.impl'" in line
 
 
+MUTATED_FROM_MISSING = """\
+from metaflow import FlowSpec, step
+from lib.muts import add_retry
+
+
+@add_retry
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    "flow, written, snippet",
+    [
+        (MUTATED_FROM_MISSING, "@add_retry", "@add_retry\n"),
+        (
+            MUTATED_FROM_MISSING.replace("lib.muts import add_retry", "lib.base import Base")
+            .replace("@add_retry\n", "")
+            .replace("F(FlowSpec)", "F(Base)"),
+            "Base",
+            "Base)",
+        ),
+    ],
+    ids=["flow-decorator", "base-class"],
+)
+def test_df201_missing_module_of_a_flow_decorator_or_base(
+    tmp_path: Path, flow: str, written: str, snippet: str
+) -> None:
+    """A flow mutator (or a base class) imported from a module that is not on the search
+    path (a project's `lib/` without PYTHONPATH): whether Metaflow must evaluate it cannot
+    be known, so it is reported as a step decorator's module is. It used to be taken for a
+    plain class: the flow was copied as it is, its mutators unapplied, exit 0."""
+    lines = rejected(tmp_path, flow)
+    use = f"{where('flow.py', flow, snippet)}: note: {written} used here"
+    line = expect(lines, "flow.py:2:1: DF201", [use])
+    assert "'lib." in line and written in line, line
+
+
 def test_df202_star_import_hides_the_decorator(tmp_path: Path) -> None:
     """`from decos import *`: which names it binds is not known without running it."""
     flow = make_flow("from decos import *", ["@deco"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ...support.diagnostics import CompileError, Location
+from ...support.diagnostics import MODULE_NOT_FOUND, CompileError, Location
 from ...support.generators import decorator_generator
 from ...support.locate import LazyLocation, Locator
 from ...support.namespace import (
@@ -26,6 +26,7 @@ from ...support.namespace import (
     ModuleObject,
     Namespace,
     Resolver,
+    Unresolved,
     dotted_name,
 )
 from ...support.newer_metaflow import NEWER_METAFLOW
@@ -143,6 +144,41 @@ class Detector:
                         return inner
         return None
 
+    def check_findable(self, cls: cst.ClassDef) -> None:
+        """A flow class's decorators and bases must be read to know whether Metaflow has to
+        evaluate it (a mutator there changes every step): one whose module cannot be found
+        is reported as a custom step decorator's is (DF201), not taken for a plain class
+        (the flow would be copied as it is, mutators unapplied, and exit 0)."""
+        ns = self.flow_ns
+        steps = [
+            item
+            for item in cls.body.body
+            if isinstance(item, cst.FunctionDef)
+            and any(self._resolve(ns, callee(d)) == MetaflowName("step") for d in item.decorators)
+        ]
+        flow_base = any(self._resolve(ns, b.value) == MetaflowName("FlowSpec") for b in cls.bases)
+        if not steps and not flow_base:
+            return  # not a flow class
+        uses = [(callee(d), d, "decorator") for d in cls.decorators]
+        uses += [(b.value, b, "base class") for b in cls.bases]
+        for expr, node, what in uses:
+            try:
+                target = self.resolver.expression(ns, expr)
+            except CompileError:
+                continue  # an unreadable module: reported where it is read
+            if isinstance(target, Unresolved) and target.missing_module:
+                written = dotted_name(expr)
+                shown = f"@{written}" if what == "decorator" else written
+                message = (
+                    f"cannot find module '{target.missing_module}' for the flow's {what} "
+                    f"{shown} (searched: {self.resolver.finder.searched})"
+                )
+                use = self.locator.locate(ns.source, node)
+                if target.at is None:
+                    raise CompileError([MODULE_NOT_FOUND(message, use)])
+                at = self.locator.locate(*target.at)
+                raise CompileError([MODULE_NOT_FOUND(message, at, ((use, f"{shown} used here"),))])
+
     def _config_names(self, cls: cst.ClassDef) -> set[str]:
         """The class attributes declared as `Config(...)`."""
         names = set()
@@ -180,6 +216,7 @@ class Detector:
             if isinstance(stmt, cst.ClassDef) and not self.is_mutator_class(
                 Defined(self.flow_ns, stmt.name.value, stmt)
             ):
+                self.check_findable(stmt)
                 found = self.class_trigger(self.flow_ns, stmt)
                 if found is not None:
                     return found
