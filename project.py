@@ -173,6 +173,8 @@ def _per_flow(table: Any, key: str, where: Path, root: Path, files: bool) -> tup
             raise ConfigError(
                 f"{where}: [tool.decoflow.{key}] {flow!r} must be a table NAME = value"
             )
+        if not (root / flow).is_file():  # a misspelt path would be ignored without a word
+            raise ConfigError(f"{where}: [tool.decoflow.{key}] {flow!r} names no file")
         path = str(absolute(root / flow))
         for name, value in names.items():
             if files:

@@ -183,6 +183,57 @@ def test_stdin_with_a_mutator_evaluates_the_text_read(project: Path) -> None:
     assert "mutflow.py:6:9: DF502" in result.stderr and "ValueError: edited" in result.stderr
 
 
+CONFIGURED = """\
+from metaflow import Config, FlowSpec, config_expr, retry, step
+
+
+class CfgFlow(FlowSpec):
+    cfg = Config("cfg", default_value={"n": 1})
+
+    @retry(times=config_expr("cfg.n"))
+    @step
+    def start(self):
+        print("n", self.cfg.n)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_a_config_given_for_a_flow_without_mutators_is_applied(project: Path) -> None:
+    """A Config only a built-in decorator and the steps read needs no expansion by itself; but
+    a value given for it (`--config-value`, `--config`, or per flow in [tool.decoflow]) is what
+    the flow must be built with, as `run --config-value` builds it (it used to be ignored, the
+    output being the flow as written: a silently different deployment)."""
+    (project / "cfgflow.py").write_text(CONFIGURED, encoding="utf-8")
+    plain = run("compile", "cfgflow.py")
+    assert plain.exit_code == 0 and plain.stdout == CONFIGURED  # nothing given: no process
+
+    result = run("compile", "cfgflow.py", "--config-value", "cfg", '{"n": 5}')
+    assert result.exit_code == 0, result.output
+    assert "@retry(times=5)" in result.stdout, result.stdout
+    assert 'default_value={"n": 5}' in result.stdout
+
+    (project / "five.json").write_text('{"n": 4}', encoding="utf-8")
+    result = run("compile", "cfgflow.py", "--config", "cfg", "five.json")
+    assert result.exit_code == 0, result.output
+    assert "@retry(times=4)" in result.stdout, result.stdout
+
+    result = run("compile", "cfgflow.py", "--config-value", "nosuch", '{"n": 5}')
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "DF505" in result.stderr and "nosuch" in result.stderr
+
+    config = (project / "pyproject.toml").read_text()
+    config = config.replace('flows = [', 'flows = ["cfgflow.py", ', 1)
+    config += '\n[tool.decoflow.config-value."cfgflow.py"]\ncfg = { n = 3 }\n'
+    (project / "pyproject.toml").write_text(config)
+    result = run("compile")
+    assert result.exit_code == 0, result.output
+    assert "@retry(times=3)" in (project / "build" / "cfgflow.py").read_text()
+
+
 # -- configured builds ----------------------------------------------------------------------
 
 
@@ -285,6 +336,15 @@ def test_config_problems_are_usage_errors(project: Path) -> None:
     result = run("compile")
     assert result.exit_code == 2
     assert "`out-dir` must be a non-empty string" in result.stderr
+
+    # a per-flow table whose path names no file (a typo) would silently go unused
+    (project / "pyproject.toml").write_text(
+        '[tool.decoflow]\nflows = ["flows/*flow.py"]\nout-dir = "b"\n'
+        '[tool.decoflow.config-value."flows/waiterflw.py"]\ncfg = "{}"\n'
+    )
+    result = run("compile")
+    assert result.exit_code == 2
+    assert "'flows/waiterflw.py' names no file" in result.stderr
 
 
 def test_no_files_and_no_config_is_a_usage_error(

@@ -220,7 +220,20 @@ class Compilation:
         from .passes.expand import find_trigger
 
         specs = tuple(self.options.with_specs)
-        return find_trigger(self.resolver, self.flow_ns, self.locator, specs)
+        found = find_trigger(self.resolver, self.flow_ns, self.locator, specs)
+        if found is None and (self.options.configs or self.options.config_values):
+            # A config given for this flow (`--config`, `--config-value`, or per flow in
+            # [tool.decoflow]) is the value the compiled flow must be built with, as `run
+            # --config-value` builds it: Metaflow resolves it (and reports a bad one), also
+            # when only built-in decorators or steps read it.
+            from .passes.expand import Trigger
+
+            given = [
+                *(f"--config {name}" for name, _ in self.options.configs),
+                *(f"--config-value {name}" for name, _ in self.options.config_values),
+            ]
+            found = Trigger(Location(self.source.display, 1, 1), given[0])
+        return found
 
     def analyse(self) -> Analysed:
         """Passes 2 to 4 (discover, attach, analyze): everything before the output is
