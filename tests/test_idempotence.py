@@ -222,9 +222,9 @@ def test_plain_fixture_compiles_to_itself(flow: Path, tmp_path: Path) -> None:
     """The fixture flow with its custom decorators stripped compiles to its own text."""
     with _only_df602():
         copied, output = _copy_and_compile(flow, tmp_path / "src", source=_write_plain)
-    plain = copied.with_name(f"plain_{copied.name}").read_bytes()
-    assert_own_text(cst.parse_module(plain).code, output)
-    assert_fixed_point(output, tmp_path / "alone", f"plain_{flow.name}")
+        plain = copied.with_name(f"plain_{copied.name}").read_bytes()
+        assert_own_text(cst.parse_module(plain).code, output)
+        assert_fixed_point(output, tmp_path / "alone", f"plain_{flow.name}")
 
 
 # --------------------------------------------------------------------------------------
