@@ -145,10 +145,10 @@ class _Checker:
             else:
                 continue
             for name in inner:
-                if name != dotted and self.direct(name) is not None:
-                    deeper, newer = self.direct(name)  # type: ignore[misc]
+                deeper = self.direct(name) if name != dotted else None
+                if deeper is not None:
                     assert ns is not None
-                    return [(ns, name, binding), (deeper, newer.name, newer)]
+                    return [(ns, name, binding), (deeper[0], deeper[1].name, deeper[1])]
         return []
 
 

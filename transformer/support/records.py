@@ -88,14 +88,11 @@ def _repr(self: Any) -> str:
 
 def _init_for(cls: type) -> Callable[..., None]:
     """`__init__` of `cls`: its fields in order, positionally or by name."""
-    names = tuple(f.name for f in fields(cls) if f.init)
+    taken = [f for f in fields(cls) if f.init]
+    names = tuple(f.name for f in taken)
     known = frozenset(names)
-    defaults = {f.name: f.default for f in fields(cls) if f.init and f.default is not MISSING}
-    factories = {
-        f.name: f.default_factory
-        for f in fields(cls)
-        if f.init and f.default_factory is not MISSING
-    }
+    defaults = {f.name: f.default for f in taken if f.default is not MISSING}
+    factories = {f.name: f.default_factory for f in taken if f.default_factory is not MISSING}
     owner = cls.__qualname__
     count = len(names)
 

@@ -150,15 +150,16 @@ class Detector:
         is reported as a custom step decorator's is (DF201), not taken for a plain class
         (the flow would be copied as it is, mutators unapplied, and exit 0)."""
         ns = self.flow_ns
-        steps = [
-            item
+        step = MetaflowName("step")
+        flow_class = any(
+            self._resolve(ns, b.value) == MetaflowName("FlowSpec") for b in cls.bases
+        ) or any(
+            isinstance(item, cst.FunctionDef)
+            and any(self._resolve(ns, callee(d)) == step for d in item.decorators)
             for item in cls.body.body
-            if isinstance(item, cst.FunctionDef)
-            and any(self._resolve(ns, callee(d)) == MetaflowName("step") for d in item.decorators)
-        ]
-        flow_base = any(self._resolve(ns, b.value) == MetaflowName("FlowSpec") for b in cls.bases)
-        if not steps and not flow_base:
-            return  # not a flow class
+        )
+        if not flow_class:
+            return
         uses = [(callee(d), d, "decorator") for d in cls.decorators]
         uses += [(b.value, b, "base class") for b in cls.bases]
         for expr, node, what in uses:
